@@ -1,1 +1,87 @@
-//! placeholder
+//! hz4-stats: sharded relaxed counters and one-shot exit dumps for the hz4
+//! allocator (issue 4).
+//!
+//! Everything here may run inside `malloc`/`free` or from an `atexit`
+//! handler: no heap allocation, no std facility that may call malloc, no
+//! locks, no panics on the increment and dump paths; every counter is
+//! `const`-constructed in a `static`.
+//!
+//! # Counters
+//!
+//! Three statics hold one `pub` field per dump key, named exactly like the
+//! key:
+//!
+//! | static     | struct          | dump lines                                   |
+//! |------------|-----------------|----------------------------------------------|
+//! | [`MID`]    | [`MidStats`]    | line 1, line 2 (B58), line 3 (B77) — `[HZ4_MID_STATS_B1]` |
+//! | [`LOCK`]   | [`LockStats`]   | line 4 — `[HZ4_MID_LOCK_STATS]`               |
+//! | [`SUPPLY`] | [`SupplyStats`] | line 5 — `[HZ4_MID_STATS_B1]` `supply_resv_*` |
+//!
+//! Monotonic counts are [`ShardedCounter`]s, the three `*_max` keys are
+//! [`MaxCounter`]s. The allocator gets a shard index once per thread from
+//! [`next_shard`], keeps it in its per-thread heap and passes it on every
+//! increment:
+//!
+//! ```
+//! let shard = hz4_stats::next_shard(); // once, at thread-heap init
+//! hz4_stats::MID.malloc_calls.inc(shard);
+//! hz4_stats::MID.on_owner_drain(shard, 5); // event helpers for multi-key events
+//! hz4_stats::LOCK.lock_wait_ns_max.record(1234);
+//! ```
+//!
+//! Code without per-thread state can use [`ShardedCounter::inc_here`].
+//!
+//! # Keys
+//!
+//! The lists are declared once in `fields.rs`; [`KEYS`] is the ordered
+//! `(line, key, kind, doc)` table generated from them and [`field`] looks a
+//! key up by name. docs/counters.md documents every key.
+//!
+//! # Dumps
+//!
+//! [`DumpConfig`] says which optional lines are built in. [`register_atexit`]
+//! (call it on first use; cheap afterwards) dumps once at exit; [`dump`] dumps
+//! now (the allocator exports it as `hz4_stats_dump`). Output goes to stderr
+//! or, with `HZ4_STATS_FILE=path`, is appended to that file.
+//!
+//! ```
+//! static CFG: hz4_stats::DumpConfig = hz4_stats::DumpConfig {
+//!     b58: true,
+//!     b77: false,
+//!     lock_stats: true,
+//!     supply: true,
+//!     build_line: None,
+//! };
+//! let mut lines = 0;
+//! hz4_stats::dump_with(&CFG, &mut |_line| lines += 1);
+//! assert_eq!(lines, 4);
+//! ```
+//!
+//! # atomic-counter
+//!
+//! `atomic_counter::RelaxedCounter` has no `const` constructor, so it cannot
+//! be a shard of a `static` counter; see the [`counter`] module doc.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+#[macro_use]
+mod macros;
+
+pub mod counter;
+mod dump;
+mod events;
+mod fields;
+mod linebuf;
+
+pub use counter::{current_shard, next_shard, MaxCounter, ShardedCounter, SHARDS};
+#[doc(hidden)]
+pub use dump::{atexit_registrations, dump_routed, OnceGate};
+pub use dump::{
+    dump, dump_to_fd, dump_with, register_atexit, DumpConfig, PATH_CAP, STATS_FILE_ENV,
+};
+pub use fields::{
+    field, reset_all, FieldRef, KeyInfo, Kind, Line, LockStats, MidStats, SupplyStats, KEYS, LOCK,
+    MAX_LINE_LEN, MID, SUPPLY,
+};
+pub use linebuf::LINE_CAP;
