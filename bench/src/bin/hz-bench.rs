@@ -184,7 +184,13 @@ fn thread_salt(index: usize) -> u64 {
 unsafe fn check_and_free(p: *mut u8, salt: u64) -> bool {
     let slot = p as *mut u64;
     let bad = slot.read_unaligned() != tag_for(p, salt);
-    slot.write_unaligned(0);
+    // Volatile: a plain store right before free() is a dead store to LLVM and
+    // would be dropped, losing the double-handout detection.
+    if (p as usize) & 7 == 0 {
+        slot.write_volatile(0);
+    } else {
+        (p as *mut [u8; 8]).write_volatile([0; 8]);
+    }
     libc::free(p as *mut libc::c_void);
     bad
 }
