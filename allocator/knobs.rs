@@ -1,0 +1,288 @@
+// The one table of build-time knobs, and the parser/validator for
+// `HZ4_DEFS_EXTRA`.
+//
+// This file is shared by `build.rs` (through `include!`) and by the crate's
+// unit tests (through `#[path]`), so it uses only `std` and defines no crate
+// paths. Everything else about knobs -- the generated constants, the guards,
+// the `[HZ4_BUILD]` line, the README table check -- is derived from `KNOBS`.
+
+/// One build-time knob.
+#[derive(Debug, Clone, Copy)]
+pub struct Knob {
+    /// Macro name as written in `HZ4_DEFS_EXTRA` (`-DNAME=VALUE`).
+    pub name: &'static str,
+    /// Value when the knob is not given.
+    pub default: u64,
+    /// Smallest allowed value.
+    pub min: u64,
+    /// Largest allowed value.
+    pub max: u64,
+    /// The value must be a power of two.
+    pub pow2: bool,
+    /// Knobs that must be non-zero when this one is non-zero.
+    pub requires: &'static [&'static str],
+    /// One-line meaning, shown in docs and error messages.
+    pub doc: &'static str,
+}
+
+const fn flag(name: &'static str, requires: &'static [&'static str], doc: &'static str) -> Knob {
+    Knob {
+        name,
+        default: 0,
+        min: 0,
+        max: 1,
+        pow2: false,
+        requires,
+        doc,
+    }
+}
+
+const fn int(name: &'static str, default: u64, min: u64, max: u64, doc: &'static str) -> Knob {
+    Knob {
+        name,
+        default,
+        min,
+        max,
+        pow2: false,
+        requires: &[],
+        doc,
+    }
+}
+
+/// Every knob the allocator understands, in the order the `[HZ4_BUILD]` line prints them.
+pub const KNOBS: &[Knob] = &[
+    Knob {
+        name: "HZ4_MID_OWNER_REMOTE_QUEUE_BOX",
+        default: 1,
+        min: 0,
+        max: 1,
+        pow2: false,
+        requires: &[],
+        doc: "mid frees by a non-owner go to the page's lock-free remote queue (0: through the size-class lock)",
+    },
+    int(
+        "HZ4_MID_OWNER_REMOTE_DRAIN_THRESHOLD",
+        16,
+        1,
+        65535,
+        "owner drains a mid page's remote queue once remote_count reaches this",
+    ),
+    Knob {
+        name: "HZ4_MID_OWNER_REMOTE_DRAIN_PERIOD",
+        default: 64,
+        min: 1,
+        max: 65536,
+        pow2: true,
+        requires: &[],
+        doc: "owner also drains a non-empty remote queue every N mid mallocs (power of two)",
+    },
+    Knob {
+        name: "HZ4_MID_LOCK_SHARDS",
+        default: 16,
+        min: 1,
+        max: 256,
+        pow2: true,
+        requires: &[],
+        doc: "number of size-class lock shards guarding the global page bins (power of two)",
+    },
+    flag(
+        "HZ4_MID_OWNER_LOCAL_STACK_BOX",
+        &["HZ4_MID_OWNER_REMOTE_QUEUE_BOX"],
+        "B57: per-thread per-class stack of recently freed mid objects of owned pages",
+    ),
+    int(
+        "HZ4_MID_OWNER_LOCAL_STACK_SLOTS",
+        16,
+        4,
+        255,
+        "B57: slots of each owner local stack",
+    ),
+    int(
+        "HZ4_MID_OWNER_LOCAL_STACK_SC_MAX",
+        255,
+        8,
+        255,
+        "B57: largest mid size class (index (size-1)/256) that uses the stack",
+    ),
+    int(
+        "HZ4_MID_OWNER_LOCAL_STACK_STAGE",
+        4,
+        0,
+        64,
+        "B57: objects the lock path stages from a page it takes into the stack (malloc-side push)",
+    ),
+    flag(
+        "HZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE",
+        &["HZ4_MID_OWNER_LOCAL_STACK_BOX"],
+        "B58: refuse pushes and divert pops while the page has pending remote frees",
+    ),
+    flag(
+        "HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX",
+        &["HZ4_MID_OWNER_LOCAL_STACK_BOX", "HZ4_MID_OWNER_REMOTE_QUEUE_BOX"],
+        "B77: per-class hot/probe/cooldown gate in front of the owner local stack",
+    ),
+    int(
+        "HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT",
+        3,
+        0,
+        7,
+        "B77: a cold class lets one push in 2^SHIFT through",
+    ),
+    int(
+        "HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_COOLDOWN",
+        64,
+        1,
+        255,
+        "B77: pushes skipped after a remote/stale event",
+    ),
+    flag("HZ4_MID_STATS_B1", &[], "compile the mid stats counters and dump them at exit"),
+    flag(
+        "HZ4_MID_LOCK_TIME_STATS",
+        &["HZ4_MID_STATS_B1"],
+        "add the [HZ4_MID_LOCK_STATS] line: sampled lock wait/hold times",
+    ),
+    int(
+        "HZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT",
+        8,
+        0,
+        20,
+        "time one lock entry in 2^SHIFT",
+    ),
+    int(
+        "HZ4_MID_LOCK_TIME_STATS_CONTENDED_NS",
+        256,
+        0,
+        1_000_000_000,
+        "a sampled wait of at least this many ns counts as contended",
+    ),
+    flag(
+        "HZ4_TLS_STD",
+        &[],
+        "reach the thread heap through std thread_local! (global-dynamic TLS) instead of initial-exec",
+    ),
+    int(
+        "HZ4_LARGE_CACHE_MB",
+        64,
+        0,
+        65536,
+        "bound of the process-wide cache of freed large spans, in MiB",
+    ),
+];
+
+/// A parsed, validated knob set: one value per entry of `KNOBS`, same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnobSet {
+    pub values: Vec<u64>,
+}
+
+impl KnobSet {
+    /// Value of a knob by name (panics on an unknown name: callers use names from `KNOBS`).
+    pub fn get(&self, name: &str) -> u64 {
+        let i = KNOBS
+            .iter()
+            .position(|k| k.name == name)
+            .expect("knob name from KNOBS");
+        self.values[i]
+    }
+
+    /// The `[HZ4_BUILD] NAME=V ...` line describing this build.
+    pub fn build_line(&self) -> String {
+        let mut s = String::from("[HZ4_BUILD]");
+        for (k, v) in KNOBS.iter().zip(&self.values) {
+            s.push(' ');
+            s.push_str(k.name);
+            s.push('=');
+            s.push_str(&v.to_string());
+        }
+        s
+    }
+}
+
+fn parse_value(text: &str) -> Option<u64> {
+    let t = text.trim_end_matches(['u', 'U', 'l', 'L']);
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Parse `HZ4_DEFS_EXTRA` (`-DNAME=VALUE` / `-DNAME` tokens separated by
+/// whitespace) and check every knob's range and every guard. Errors are
+/// returned as one message per problem.
+pub fn parse_defs(defs: &str) -> Result<KnobSet, Vec<String>> {
+    let mut values: Vec<u64> = KNOBS.iter().map(|k| k.default).collect();
+    let mut given: Vec<Option<(u64, String)>> = vec![None; KNOBS.len()];
+    let mut errs = Vec::new();
+    for tok in defs.split_whitespace() {
+        let Some(body) = tok.strip_prefix("-D") else {
+            errs.push(format!(
+                "HZ4_DEFS_EXTRA: '{tok}' is not of the form -DNAME or -DNAME=VALUE"
+            ));
+            continue;
+        };
+        let (name, value_text) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        let Some(idx) = KNOBS.iter().position(|k| k.name == name) else {
+            let known: Vec<&str> = KNOBS.iter().map(|k| k.name).collect();
+            errs.push(format!(
+                "HZ4_DEFS_EXTRA: unknown knob '{name}' (known: {})",
+                known.join(", ")
+            ));
+            continue;
+        };
+        let value = match value_text {
+            None => 1,
+            Some(v) => match parse_value(v) {
+                Some(x) => x,
+                None => {
+                    errs.push(format!(
+                        "HZ4_DEFS_EXTRA: {name}: '{v}' is not a non-negative integer"
+                    ));
+                    continue;
+                }
+            },
+        };
+        if let Some((prev, prev_tok)) = &given[idx] {
+            if *prev != value {
+                errs.push(format!(
+                    "HZ4_DEFS_EXTRA: {name} given twice with different values ('{prev_tok}' and '{tok}')"
+                ));
+                continue;
+            }
+        }
+        given[idx] = Some((value, tok.to_string()));
+        values[idx] = value;
+    }
+    for (k, v) in KNOBS.iter().zip(&values) {
+        if *v < k.min || *v > k.max {
+            errs.push(format!(
+                "{} = {v} is out of range {}..={}",
+                k.name, k.min, k.max
+            ));
+        } else if k.pow2 && !v.is_power_of_two() {
+            errs.push(format!("{} = {v} must be a power of two", k.name));
+        }
+    }
+    let set = KnobSet { values };
+    let get = |n: &str| set.get(n);
+    for k in KNOBS {
+        if get(k.name) == 0 {
+            continue;
+        }
+        for r in k.requires {
+            if get(r) == 0 {
+                errs.push(format!("{} requires {}=1", k.name, r));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(set)
+    } else {
+        Err(errs)
+    }
+}

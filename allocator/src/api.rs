@@ -1,0 +1,131 @@
+//! The allocator's one internal API; `global.rs` (Rust `GlobalAlloc`) and
+//! `ffi.rs` (C malloc family) are thin wrappers over it.
+
+use crate::config::{mid_class, small_class, MID_MAX, PAGE_SIZE, SEG_SIZE, SMALL_MAX};
+use crate::heap::Heap;
+use crate::tls;
+use core::ptr::null_mut;
+
+/// Largest alignment supported (huge mappings place the object at `seg + align`).
+pub const MAX_ALIGN: usize = SEG_SIZE / 2;
+
+/// The calling thread's heap, creating it on first use. Null when out of memory.
+#[inline(always)]
+fn heap() -> *mut Heap {
+    let h = tls::heap();
+    if !h.is_null() {
+        return h;
+    }
+    crate::thread::init()
+}
+
+/// Allocate `size` bytes aligned to 16. Null when out of memory.
+#[inline(always)]
+pub fn malloc(size: usize) -> *mut u8 {
+    let h = heap();
+    if h.is_null() {
+        return null_mut();
+    }
+    // SAFETY: `h` is the calling thread's heap; class indexes are in range by construction.
+    unsafe {
+        if size <= SMALL_MAX {
+            let bin = small_class(size) | (size == 0) as usize;
+            let p = (*h).bins.get_unchecked(bin).cur;
+            let b = crate::page::pop(p);
+            if !b.is_null() {
+                return b as *mut u8;
+            }
+            crate::refill::alloc_slow(h, bin)
+        } else if size <= MID_MAX {
+            crate::mid::alloc(h, mid_class(size))
+        } else {
+            crate::large::alloc(h, size)
+        }
+    }
+}
+
+/// Allocate `size` bytes aligned to `align` (a power of two). Null when out
+/// of memory or when `align` exceeds `MAX_ALIGN`.
+pub fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
+    if align <= 16 {
+        return malloc(size);
+    }
+    if align > MAX_ALIGN {
+        return null_mut();
+    }
+    if align <= PAGE_SIZE {
+        // Class sizes are exact multiples of 16 (small) or 256 (mid) and
+        // objects sit at multiples of the class size from a 64 KiB aligned
+        // page start, so rounding the size up to `align` gives an aligned
+        // object; large spans are page aligned.
+        let Some(size) = size.max(1).checked_next_multiple_of(align) else {
+            return null_mut();
+        };
+        return malloc(size);
+    }
+    crate::segment::huge_alloc(size, align)
+}
+
+/// Free an object (null is ignored).
+///
+/// # Safety
+/// `ptr` is null or a live object from this allocator.
+#[inline(always)]
+pub unsafe fn free(ptr: *mut u8) {
+    if !ptr.is_null() {
+        // SAFETY: forwarded contract.
+        unsafe { crate::free::free(ptr, "free") }
+    }
+}
+
+/// Usable size of a live object (0 for null).
+///
+/// # Safety
+/// `ptr` is null or a live object from this allocator.
+pub unsafe fn usable_size(ptr: *mut u8) -> usize {
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { crate::free::usable_size(ptr, "malloc_usable_size") }
+}
+
+/// Resize keeping contents, glibc style: null `ptr` is malloc; the caller
+/// handles `new_size == 0`.
+///
+/// # Safety
+/// `ptr` is null or a live object from this allocator.
+pub unsafe fn realloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
+    if ptr.is_null() {
+        return malloc(new_size);
+    }
+    // SAFETY: `ptr` is live (caller's contract).
+    unsafe {
+        let old = crate::free::usable_size(ptr, "realloc");
+        // Stay in place when the new size fits and wastes at most half.
+        if new_size <= old && new_size >= old / 2 {
+            return ptr;
+        }
+        let q = malloc(new_size);
+        if q.is_null() {
+            return q;
+        }
+        core::ptr::copy_nonoverlapping(ptr, q, old.min(new_size));
+        crate::free::free(ptr, "realloc");
+        q
+    }
+}
+
+/// Zeroed allocation of `n * size` bytes; null on overflow or out of memory.
+pub fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        return null_mut();
+    };
+    let p = malloc(total);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh object of at least `total` bytes.
+        unsafe { core::ptr::write_bytes(p, 0, total) };
+    }
+    p
+}

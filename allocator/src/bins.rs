@@ -1,0 +1,228 @@
+//! Global bins: per class, the pages no thread owns (released by exited
+//! threads or retired as empty surplus), behind sharded locks. The lock
+//! path -- taken only when a thread's own pages of the class are exhausted
+//! -- takes a page from the bin, or creates one from the thread's page
+//! reservation.
+
+use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS, SMALL_CLASSES};
+use crate::heap::Heap;
+use crate::page::{self, Page, KIND_MID, KIND_SMALL, UNOWNED};
+use crate::stats::count;
+use crate::sync::Lock;
+use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering;
+
+struct BinList {
+    head: *mut Page,
+    tail: *mut Page,
+}
+
+struct Bins([UnsafeCell<BinList>; BINS]);
+// SAFETY: bin `i` is only touched with `shard_lock(i)` held.
+unsafe impl Sync for Bins {}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_BIN: UnsafeCell<BinList> = UnsafeCell::new(BinList {
+    head: null_mut(),
+    tail: null_mut(),
+});
+static BINS_: Bins = Bins([EMPTY_BIN; BINS]);
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NEW_LOCK: Lock = Lock::new();
+/// The size-class lock shards (`HZ4_MID_LOCK_SHARDS`).
+pub static SHARDS: [Lock; LOCK_SHARDS] = [NEW_LOCK; LOCK_SHARDS];
+
+/// The lock guarding class bin `bin` and the unowned pages in it.
+#[inline(always)]
+pub fn shard_lock(bin: usize) -> &'static Lock {
+    &SHARDS[bin & (LOCK_SHARDS - 1)]
+}
+
+#[inline(always)]
+fn is_mid(bin: usize) -> bool {
+    bin >= SMALL_CLASSES
+}
+
+/// Append `p` at the tail (or head) of its bin. Shard lock held.
+unsafe fn bin_insert(bin: usize, p: *mut Page, at_head: bool) {
+    // SAFETY: shard lock for `bin` held by the caller; `p` is unowned.
+    unsafe {
+        let l = &mut *BINS_.0[bin].get();
+        (*p).in_bin = 1;
+        if l.head.is_null() {
+            (*p).next = null_mut();
+            (*p).prev = null_mut();
+            l.head = p;
+            l.tail = p;
+        } else if at_head {
+            (*p).prev = null_mut();
+            (*p).next = l.head;
+            (*l.head).prev = p;
+            l.head = p;
+        } else {
+            (*p).next = null_mut();
+            (*p).prev = l.tail;
+            (*l.tail).next = p;
+            l.tail = p;
+        }
+    }
+}
+
+/// Pop the head page of a bin, or null. Shard lock held.
+unsafe fn bin_pop(bin: usize) -> *mut Page {
+    // SAFETY: shard lock for `bin` held by the caller.
+    unsafe {
+        let l = &mut *BINS_.0[bin].get();
+        let p = l.head;
+        if !p.is_null() {
+            l.head = (*p).next;
+            if l.head.is_null() {
+                l.tail = null_mut();
+            } else {
+                (*l.head).prev = null_mut();
+            }
+            (*p).in_bin = 0;
+        }
+        p
+    }
+}
+
+/// Give page `p` (owned by the calling thread, already out of its class
+/// ring) to the global bin of its class, as unowned.
+///
+/// # Safety
+/// The caller owns `p` and forgets it afterwards.
+pub unsafe fn release_page(p: *mut Page) {
+    // SAFETY: we own `p` until the owner store below, made under the bin lock.
+    unsafe {
+        let bin = (*p).bin as usize;
+        let lk = shard_lock(bin);
+        lk.lock();
+        // Release: our list updates are visible to the next owner (which
+        // takes the page under this same lock anyway).
+        (*p).owner.store(UNOWNED, Ordering::Release);
+        let has_free = !(*p).free.is_null() || (*p).bump < (*p).capacity;
+        bin_insert(bin, p, has_free);
+        lk.unlock();
+    }
+}
+
+/// Lock path: find an unowned page of `bin` with free objects and make `h`
+/// its owner, or create one. Returns null only when out of memory.
+///
+/// # Safety
+/// `h` is the calling thread's heap.
+#[cold]
+#[inline(never)]
+pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
+    let mid = is_mid(bin);
+    if mid {
+        count!(h, malloc_lock_path);
+    }
+    let lk = shard_lock(bin);
+    let t0 = crate::lockstat::enter(h, lk);
+    let mut found = null_mut();
+    let mut steps = 0u64;
+    // SAFETY: shard lock held for the scan; pages in the bin are unowned.
+    unsafe {
+        let mut budget = BIN_SCAN;
+        while budget > 0 {
+            budget -= 1;
+            let p = bin_pop(bin);
+            if p.is_null() {
+                break;
+            }
+            steps += 1;
+            if (*p).remote_count.load(Ordering::Relaxed) > 0 {
+                let n = page::drain_remote(p);
+                if mid {
+                    count!(h, inlock_remote_drain_calls);
+                    count!(h, inlock_remote_drain_objs, n as u64);
+                }
+            }
+            if !(*p).free.is_null() || (*p).bump < (*p).capacity {
+                (*p).owner.store(h as usize, Ordering::Relaxed);
+                found = p;
+                break;
+            }
+            // Full and nothing pending: keep it, at the back.
+            bin_insert(bin, p, false);
+        }
+    }
+    crate::lockstat::leave(h, lk, t0, steps);
+    if !found.is_null() {
+        if mid {
+            count!(h, malloc_bin_hit);
+        }
+        return found;
+    }
+    if mid {
+        count!(h, malloc_bin_miss);
+    }
+    // SAFETY: `h` is the caller's heap.
+    unsafe { create_page(h, bin) }
+}
+
+/// Format a page from the thread's reservation (refilled from the segment
+/// supply in one lock acquisition) for class `bin`, owned by `h`.
+unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
+    // SAFETY: `h` is the caller's heap; reserved pages are private to it.
+    unsafe {
+        if (*h).resv_n == 0 {
+            let n = crate::segment::take_pages(&mut (*h).resv);
+            (*h).resv_n = n;
+            count!(h, supply_resv_refill);
+            count!(h, supply_resv_pages, n as u64);
+            if n == 0 {
+                return null_mut();
+            }
+        } else {
+            count!(h, supply_resv_hit);
+        }
+        (*h).resv_n -= 1;
+        let p = (*h).resv[(*h).resv_n];
+        let kind = if is_mid(bin) { KIND_MID } else { KIND_SMALL };
+        page::format(p, bin, kind, h as usize);
+        if is_mid(bin) {
+            count!(h, malloc_page_create);
+        }
+        p
+    }
+}
+
+/// Lock every shard (fork prepare), in index order.
+pub fn lock_all() {
+    for l in SHARDS.iter() {
+        l.lock();
+    }
+}
+
+/// Unlock every shard (fork parent).
+pub fn unlock_all() {
+    for l in SHARDS.iter().rev() {
+        l.unlock();
+    }
+}
+
+/// Reset every shard (fork child).
+pub fn reset_all() {
+    for l in SHARDS.iter() {
+        l.force_unlock();
+    }
+}
+
+/// Reserved pages go back to the supply (thread exit).
+///
+/// # Safety
+/// `h` is a heap being torn down by its thread.
+pub unsafe fn return_reservation(h: *mut Heap) {
+    // SAFETY: reserved pages were never formatted and belong to `h`.
+    unsafe {
+        while (*h).resv_n > 0 {
+            (*h).resv_n -= 1;
+            crate::segment::give_span((*h).resv[(*h).resv_n], 1);
+        }
+    }
+}

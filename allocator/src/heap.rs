@@ -1,0 +1,155 @@
+//! The per-thread heap: the current page of each class, the page
+//! reservation, the large span cache and the owner local stacks (B57/B77).
+//!
+//! A heap is reached through one TLS word (`tls.rs`) and lives in memory
+//! mapped by the allocator itself. Heaps of exited threads are recycled.
+
+use crate::config::{B57, B77, BINS, MAX_SPAN_PAGES, MID_SC_COUNT, RESV_PAGES, STACK_SLOTS};
+use crate::page::{Block, Page};
+use crate::sync::Lock;
+use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+
+/// Slots per owner local stack actually laid out (0 when B57 is not built).
+pub const STACK_ARR: usize = if B57 { STACK_SLOTS } else { 0 };
+/// Entries of each B77 per-class byte array (0 when B77 is not built).
+pub const ADAPT_ARR: usize = if B77 { MID_SC_COUNT } else { 0 };
+
+/// Pages of one class owned by this thread: a ring through `Page::next/prev`
+/// with `cur` the page mallocs come from. `cur` points at `EMPTY_PAGE` when
+/// the thread owns no page of the class, so the fast path needs no null test.
+#[derive(Clone, Copy)]
+pub struct ClassQueue {
+    pub cur: *mut Page,
+    pub npages: u32,
+}
+
+/// Freed large spans of one page count, linked through their first word.
+#[derive(Clone, Copy)]
+pub struct SpanList {
+    pub head: *mut Block,
+    pub len: u32,
+}
+
+#[repr(C)]
+pub struct Heap {
+    pub bins: [ClassQueue; BINS],
+    /// Mid mallocs so far; drives the periodic remote drain.
+    pub tick: u32,
+    /// Stats shard of this thread.
+    pub shard: usize,
+    /// Pages reserved from the segment supply, not yet formatted.
+    pub resv: [*mut Page; RESV_PAGES],
+    pub resv_n: usize,
+    /// Large span cache, indexed by page count.
+    pub spans: [SpanList; MAX_SPAN_PAGES + 1],
+    /// B57: owner local stack of each mid class and its fill.
+    pub stack: [[*mut Block; STACK_ARR]; MID_SC_COUNT],
+    pub stack_len: [u8; MID_SC_COUNT],
+    /// B77: per-class adaptive state (hot score, probe tick, cooldown).
+    pub hot: [u8; ADAPT_ARR],
+    pub probe_tick: [u8; ADAPT_ARR],
+    pub cooldown: [u8; ADAPT_ARR],
+    /// Link in the pool of recycled heaps.
+    pub pool_next: *mut Heap,
+}
+
+/// The page every empty class queue points at: no free objects, never owned.
+pub struct EmptyPage(UnsafeCell<Page>);
+// SAFETY: nobody writes to the empty page (the slow path checks for it first).
+unsafe impl Sync for EmptyPage {}
+
+pub static EMPTY_PAGE: EmptyPage = EmptyPage(UnsafeCell::new(Page {
+    free: null_mut(),
+    used: 0,
+    bump: 0,
+    next: null_mut(),
+    prev: null_mut(),
+    capacity: 0,
+    block_size: 0,
+    div_magic: 0,
+    bin: 0,
+    kind: 0,
+    in_bin: 0,
+    span_pages: 0,
+    owner: core::sync::atomic::AtomicUsize::new(crate::page::UNOWNED),
+    remote_head: core::sync::atomic::AtomicPtr::new(null_mut()),
+    remote_count: core::sync::atomic::AtomicU32::new(0),
+}));
+
+#[inline(always)]
+pub fn empty_page() -> *mut Page {
+    EMPTY_PAGE.0.get()
+}
+
+struct Pool {
+    head: UnsafeCell<*mut Heap>,
+}
+// SAFETY: `head` is only touched with POOL_LOCK held.
+unsafe impl Sync for Pool {}
+pub static POOL_LOCK: Lock = Lock::new();
+static POOL: Pool = Pool {
+    head: UnsafeCell::new(null_mut()),
+};
+
+const HEAP_BYTES: usize = (core::mem::size_of::<Heap>() + 4095) & !4095;
+
+/// Get a heap (recycled or freshly mapped) in its initial state, or null.
+pub fn acquire() -> *mut Heap {
+    POOL_LOCK.lock();
+    // SAFETY: pool lock held.
+    let mut h = unsafe {
+        let h = *POOL.head.get();
+        if !h.is_null() {
+            *POOL.head.get() = (*h).pool_next;
+        }
+        h
+    };
+    POOL_LOCK.unlock();
+    if h.is_null() {
+        h = crate::os::map(HEAP_BYTES) as *mut Heap;
+        if h.is_null() {
+            return h;
+        }
+    }
+    // SAFETY: `h` is a private heap-sized region; every field is written below
+    // before the heap is published through TLS.
+    unsafe {
+        let e = empty_page();
+        for q in (*h).bins.iter_mut() {
+            *q = ClassQueue { cur: e, npages: 0 };
+        }
+        (*h).tick = 0;
+        (*h).shard = crate::stats::next_shard();
+        (*h).resv_n = 0;
+        for s in (*h).spans.iter_mut() {
+            *s = SpanList {
+                head: null_mut(),
+                len: 0,
+            };
+        }
+        (*h).stack_len = [0; MID_SC_COUNT];
+        (*h).hot = [0; ADAPT_ARR];
+        (*h).probe_tick = [0; ADAPT_ARR];
+        (*h).cooldown = [0; ADAPT_ARR];
+        (*h).pool_next = null_mut();
+    }
+    h
+}
+
+/// Give a torn-down heap back to the pool.
+///
+/// # Safety
+/// `h` owns no pages, stacks or spans any more and no thread uses it.
+pub unsafe fn release(h: *mut Heap) {
+    POOL_LOCK.lock();
+    // SAFETY: pool lock held; `h` is dead.
+    unsafe {
+        (*h).pool_next = *POOL.head.get();
+        *POOL.head.get() = h;
+    }
+    POOL_LOCK.unlock();
+}
+
+/// Bytes of per-thread state the B77 box adds (three byte arrays).
+pub const B77_STATE_BYTES: usize = 3 * ADAPT_ARR;

@@ -1,0 +1,309 @@
+//! Pages and the blocks in them.
+//!
+//! A page is 64 KiB inside a segment; its metadata (`Page`) lives in the
+//! segment header so that `free` finds it from any object address with two
+//! masks. A small or mid page holds `capacity` objects of one class for the
+//! life of the process (it is never reformatted for another class, which is
+//! what makes a stale pointer in an owner local stack safe to re-check).
+//!
+//! Lists of a page and who may touch them:
+//! - `free`: objects ready to hand out. Only the owner thread touches it;
+//!   while the page is unowned, only a holder of the page's bin lock.
+//! - `remote_head`: lock-free stack of objects freed by other threads (or by
+//!   anyone while the page is unowned). Anyone pushes (CAS, Release); the
+//!   owner or a bin-lock holder takes it all (swap, Acquire).
+//! - never-used objects `bump..capacity` are carved lazily.
+//!
+//! Counting identity, for an owned page at rest:
+//! `used + len(free) + len(remote, not relink) + stacked + (capacity - bump) == capacity`,
+//! where `stacked` are objects of the page sitting in its owner's local stack
+//! (B57), which count as free. `remote_count` counts pushes not yet drained
+//! (it is incremented before the push, so it never reads below the queue length).
+
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+/// A free object: the first word links the list, the second marks it free.
+#[repr(C)]
+pub struct Block {
+    pub next: *mut Block,
+    pub guard: usize,
+}
+
+pub const KIND_UNUSED: u8 = 0;
+pub const KIND_SMALL: u8 = 1;
+pub const KIND_MID: u8 = 2;
+pub const KIND_LARGE: u8 = 3;
+pub const KIND_LARGE_TAIL: u8 = 4;
+pub const KIND_HUGE: u8 = 5;
+
+/// `owner` of a page no thread owns. Never equal to a heap address or to null.
+pub const UNOWNED: usize = 1;
+
+/// Low bit of a remote-queue link: the entry is a relink of an object that
+/// already counts as free (a stale owner-local-stack entry), not a new free.
+pub const RELINK: usize = 1;
+
+#[repr(C, align(64))]
+pub struct Page {
+    // ---- owner only (bin lock while unowned) ----
+    pub free: *mut Block,
+    /// Objects handed out and not yet freed (stacked objects count as free).
+    pub used: u32,
+    /// Index of the first never-used object.
+    pub bump: u32,
+    /// Links in the owner's class ring or in the global bin.
+    pub next: *mut Page,
+    pub prev: *mut Page,
+    // ---- fixed while the page is formatted ----
+    pub capacity: u32,
+    pub block_size: u32,
+    /// ceil(2^32 / block_size): object index of an offset without a division.
+    pub div_magic: u64,
+    /// Class bin (small or mid) of the page.
+    pub bin: u16,
+    pub kind: u8,
+    /// Set while the page is linked in a global bin (bin lock).
+    pub in_bin: u8,
+    /// Large spans: number of pages; tail pages: distance back to the head page.
+    pub span_pages: u32,
+    // ---- shared ----
+    /// Heap address of the owning thread, or `UNOWNED`.
+    pub owner: AtomicUsize,
+    pub remote_head: AtomicPtr<Block>,
+    pub remote_count: AtomicU32,
+}
+
+/// Key mixed into the free marker, so user data is unlikely to look free.
+pub static GUARD_KEY: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
+
+/// The marker a free object of page `p` carries in its second word.
+#[inline(always)]
+pub fn free_mark(p: *mut Page) -> usize {
+    (p as usize) ^ GUARD_KEY.load(Ordering::Relaxed)
+}
+
+/// Page start address of the page whose metadata is `p`.
+#[inline(always)]
+pub fn page_start(p: *mut Page) -> *mut u8 {
+    let seg = p as usize & !crate::config::SEG_MASK;
+    let idx = (p as usize - seg - core::mem::offset_of!(crate::segment::Segment, pages))
+        / core::mem::size_of::<Page>();
+    (seg + (idx << crate::config::PAGE_SHIFT)) as *mut u8
+}
+
+/// Format page `p` for objects of class `bin`, owned by `owner`.
+///
+/// # Safety
+/// `p` is a page of ours that no other thread can reach yet.
+pub unsafe fn format(p: *mut Page, bin: usize, kind: u8, owner: usize) {
+    let bs = crate::config::bin_block_size(bin) as u32;
+    // SAFETY: the page is private to the caller (fresh from the supply).
+    unsafe {
+        (*p).free = null_mut();
+        (*p).used = 0;
+        (*p).bump = 0;
+        (*p).next = p;
+        (*p).prev = p;
+        (*p).capacity = (crate::config::PAGE_SIZE as u32) / bs;
+        (*p).block_size = bs;
+        (*p).div_magic = (1u64 << 32).div_ceil(bs as u64);
+        (*p).bin = bin as u16;
+        (*p).in_bin = 0;
+        (*p).span_pages = 1;
+        (*p).remote_head.store(null_mut(), Ordering::Relaxed);
+        (*p).remote_count.store(0, Ordering::Relaxed);
+        (*p).owner.store(owner, Ordering::Relaxed);
+        // Release: the fields above are complete before anyone sees the kind.
+        core::sync::atomic::fence(Ordering::Release);
+        (*p).kind = kind;
+    }
+}
+
+/// Pop one object from the owner list, or null.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while it is unowned).
+#[inline(always)]
+pub unsafe fn pop(p: *mut Page) -> *mut Block {
+    // SAFETY: owner-only list; blocks on it are ours and hold a valid `next`.
+    unsafe {
+        let b = (*p).free;
+        if !b.is_null() {
+            (*p).free = (*b).next;
+            (*p).used += 1;
+            (*b).guard = 0;
+        }
+        b
+    }
+}
+
+/// Put a just-freed object on the owner list.
+///
+/// # Safety
+/// Caller owns `p`; `b` is an object of `p` that was in use.
+#[inline(always)]
+pub unsafe fn push_free(p: *mut Page, b: *mut Block) {
+    // SAFETY: owner-only list; `b` is a dead object of this page.
+    unsafe {
+        (*b).next = (*p).free;
+        (*b).guard = free_mark(p);
+        (*p).free = b;
+        (*p).used -= 1;
+    }
+}
+
+/// Put an object that already counts as free back on the owner list.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while unowned); `b` counts as free.
+#[inline(always)]
+pub unsafe fn relink_free(p: *mut Page, b: *mut Block) {
+    // SAFETY: as for push_free, without touching `used`.
+    unsafe {
+        (*b).next = (*p).free;
+        (*b).guard = free_mark(p);
+        (*p).free = b;
+    }
+}
+
+/// Push onto the page's remote queue (any thread). `relink` marks an object
+/// that already counts as free.
+///
+/// # Safety
+/// `b` is an object of `p` that no one else uses.
+#[inline]
+pub unsafe fn remote_push(p: *mut Page, b: *mut Block, relink: bool) {
+    // SAFETY: `b` is ours to write until the CAS publishes it.
+    unsafe {
+        (*b).guard = free_mark(p);
+        // Count first, so the owner never drains more than it was told about.
+        (*p).remote_count.fetch_add(1, Ordering::Relaxed);
+        let mut head = (*p).remote_head.load(Ordering::Relaxed);
+        loop {
+            (*b).next = (head as usize | relink as usize) as *mut Block;
+            // Release: the link and guard written above are visible to the drainer.
+            match (*p).remote_head.compare_exchange_weak(
+                head,
+                b,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+    }
+}
+
+/// Move everything on the remote queue to the owner list. Returns the number
+/// of objects moved.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while unowned).
+#[cold]
+#[inline(never)]
+pub unsafe fn drain_remote(p: *mut Page) -> u32 {
+    // SAFETY: the swap gives us exclusive ownership of the whole chain.
+    unsafe {
+        // Acquire: pairs with the pushers' Release CAS, so their links are visible.
+        let mut cur = (*p).remote_head.swap(null_mut(), Ordering::Acquire);
+        if cur.is_null() {
+            return 0;
+        }
+        let mut n = 0u32;
+        let mut freed = 0u32;
+        let mut list = (*p).free;
+        while !cur.is_null() {
+            let link = (*cur).next as usize;
+            let next = (link & !RELINK) as *mut Block;
+            if link & RELINK == 0 {
+                freed += 1;
+            }
+            (*cur).next = list;
+            list = cur;
+            cur = next;
+            n += 1;
+        }
+        (*p).free = list;
+        (*p).used -= freed;
+        (*p).remote_count.fetch_sub(n, Ordering::Relaxed);
+        n
+    }
+}
+
+/// Carve up to one OS page worth of never-used objects onto the owner list.
+/// Returns how many were carved.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while unowned).
+#[inline(never)]
+pub unsafe fn carve(p: *mut Page) -> u32 {
+    // SAFETY: objects bump..capacity are untouched memory of this page.
+    unsafe {
+        let left = (*p).capacity - (*p).bump;
+        if left == 0 {
+            return 0;
+        }
+        let bs = (*p).block_size;
+        let want = (4096 / bs).clamp(1, 64).min(left);
+        let base = page_start(p);
+        let first = (*p).bump;
+        let mark = free_mark(p);
+        let mut list = (*p).free;
+        let mut i = first + want;
+        while i > first {
+            i -= 1;
+            let b = base.add((i * bs) as usize) as *mut Block;
+            (*b).next = list;
+            (*b).guard = mark;
+            list = b;
+        }
+        (*p).free = list;
+        (*p).bump = first + want;
+        want
+    }
+}
+
+/// True when the owner can get an object out of `p` without the lock path.
+///
+/// # Safety
+/// Caller owns `p`.
+#[inline]
+pub unsafe fn has_any_free(p: *mut Page) -> bool {
+    // SAFETY: owner-only fields plus an atomic load.
+    unsafe {
+        !(*p).free.is_null()
+            || (*p).bump < (*p).capacity
+            || (*p).remote_count.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Object pointer check: `ptr` must be the start of an object of `p`.
+/// Returns false for interior or misaligned pointers.
+#[inline(always)]
+pub fn is_object_start(p: *const Page, ptr: usize) -> bool {
+    let off = (ptr & (crate::config::PAGE_SIZE - 1)) as u64;
+    // SAFETY: `p` is a formatted page; these fields are fixed while formatted.
+    let (magic, bs, cap) =
+        unsafe { ((*p).div_magic, (*p).block_size as u64, (*p).capacity as u64) };
+    let idx = (off * magic) >> 32;
+    idx * bs == off && idx < cap
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn div_magic_is_exact_for_every_class_and_offset() {
+        for bin in 1..crate::config::BINS {
+            let bs = crate::config::bin_block_size(bin) as u64;
+            if bs == 0 {
+                continue;
+            }
+            let magic = (1u64 << 32).div_ceil(bs);
+            for off in (0..65536u64).step_by(16) {
+                assert_eq!((off * magic) >> 32, off / bs, "bs {bs} off {off}");
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The class slow path: the current page of a class is out of objects.
+//! In order: drain the page's remote queue, carve never-used objects, walk
+//! the other pages this thread owns in the class (retiring surplus empty
+//! ones), and finally the lock path (global bin or a new page).
+
+use crate::config::{mid_bin, PAGE_WALK, SMALL_CLASSES};
+use crate::heap::{empty_page, Heap};
+use crate::page::{self, Page};
+use crate::stats::count;
+
+/// Make `p` (owned by `h`, not in the ring) the current page of its class.
+unsafe fn ring_insert(h: *mut Heap, bin: usize, p: *mut Page) {
+    // SAFETY: `h` is the caller's heap and `p` a page it owns.
+    unsafe {
+        let q = &mut (*h).bins[bin];
+        if q.cur == empty_page() {
+            (*p).next = p;
+            (*p).prev = p;
+        } else {
+            let cur = q.cur;
+            (*p).next = (*cur).next;
+            (*p).prev = cur;
+            (*(*cur).next).prev = p;
+            (*cur).next = p;
+        }
+        q.cur = p;
+        q.npages += 1;
+    }
+}
+
+/// Take `p` out of its class ring.
+pub unsafe fn ring_remove(h: *mut Heap, bin: usize, p: *mut Page) {
+    // SAFETY: `p` is in `h`'s ring of `bin`.
+    unsafe {
+        let q = &mut (*h).bins[bin];
+        if (*p).next == p {
+            q.cur = empty_page();
+        } else {
+            (*(*p).prev).next = (*p).next;
+            (*(*p).next).prev = (*p).prev;
+            if q.cur == p {
+                q.cur = (*p).next;
+            }
+        }
+        q.npages -= 1;
+    }
+}
+
+/// Get an object of class `bin` once the fast path found the current page empty.
+/// `h` must be the calling thread's (initialised) heap.
+#[cold]
+#[inline(never)]
+pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
+    let mid = bin >= SMALL_CLASSES;
+    // SAFETY: `h` is the caller's heap; every page reached is owned by `h`.
+    unsafe {
+        let cur = (*h).bins[bin].cur;
+        if cur != empty_page() {
+            if let Some(b) = refill_from(h, cur, mid) {
+                return b;
+            }
+            // Walk the rest of the ring, oldest first.
+            let mut p = (*cur).next;
+            let mut steps = 0;
+            let mut spare_empty = (*cur).used == 0;
+            while p != cur && steps < PAGE_WALK {
+                steps += 1;
+                let next = (*p).next;
+                if (*p)
+                    .remote_count
+                    .load(core::sync::atomic::Ordering::Relaxed)
+                    > 0
+                {
+                    let n = page::drain_remote(p);
+                    if mid {
+                        count!(h, malloc_owner_drain);
+                        count!(h, malloc_owner_drain_objs, n as u64);
+                    }
+                }
+                if (*p).used == 0 {
+                    if spare_empty {
+                        retire(h, bin, p);
+                        p = next;
+                        continue;
+                    }
+                    spare_empty = true;
+                }
+                if !(*p).free.is_null() || (*p).bump < (*p).capacity {
+                    (*h).bins[bin].cur = p;
+                    if let Some(b) = refill_from(h, p, mid) {
+                        return b;
+                    }
+                }
+                p = next;
+            }
+        }
+        let p = crate::bins::lock_path(h, bin);
+        if p.is_null() {
+            return core::ptr::null_mut();
+        }
+        ring_insert(h, bin, p);
+        if mid && crate::config::B57 {
+            crate::mid::local_stack::stage(h, bin - mid_bin(0), p);
+        }
+        refill_from(h, p, mid).unwrap_or(core::ptr::null_mut())
+    }
+}
+
+/// Pop from `p`, draining its remote queue and carving as needed.
+#[inline(always)]
+unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> {
+    // SAFETY: `p` is owned by `h`, the calling thread's heap.
+    unsafe {
+        if (*p).free.is_null()
+            && (*p)
+                .remote_count
+                .load(core::sync::atomic::Ordering::Relaxed)
+                > 0
+        {
+            let n = page::drain_remote(p);
+            if mid {
+                count!(h, malloc_owner_drain);
+                count!(h, malloc_owner_drain_objs, n as u64);
+            }
+        }
+        if (*p).free.is_null() {
+            page::carve(p);
+        }
+        let b = page::pop(p);
+        if b.is_null() {
+            None
+        } else {
+            if mid {
+                count!(h, malloc_owner_fast);
+            }
+            Some(b as *mut u8)
+        }
+    }
+}
+
+/// Hand an empty surplus page of `h` to the global bin.
+unsafe fn retire(h: *mut Heap, bin: usize, p: *mut Page) {
+    // SAFETY: `p` is owned by `h` and in its ring of `bin`.
+    unsafe {
+        ring_remove(h, bin, p);
+        crate::bins::release_page(p);
+    }
+}
+
+/// Release every page of every class of `h` to the global bins (thread exit).
+///
+/// # Safety
+/// `h` is the calling thread's heap, being torn down.
+pub unsafe fn release_all(h: *mut Heap) {
+    // SAFETY: every page in `h`'s rings is owned by `h`.
+    unsafe {
+        for bin in 0..crate::config::BINS {
+            while (*h).bins[bin].cur != empty_page() {
+                let p = (*h).bins[bin].cur;
+                ring_remove(h, bin, p);
+                if (*p)
+                    .remote_count
+                    .load(core::sync::atomic::Ordering::Relaxed)
+                    > 0
+                {
+                    page::drain_remote(p);
+                }
+                crate::bins::release_page(p);
+            }
+        }
+    }
+}
