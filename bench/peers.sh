@@ -158,18 +158,24 @@ done
 MACHINE="$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*: *//' || echo unknown CPU), $(nproc) CPUs, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
 REPORT=$LOGS/report.md
 NOTES_TEXT=$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")
-python3 - "$RESULTS" "$REPORT" "$MACHINE" "$RUNS" "$SCALE" "$NOTES_TEXT" "${NAMES[@]}" <<'PY'
+ALLOCS_TEXT=""
+for ((k = 0; k < n; k++)); do
+    ALLOCS_TEXT+="${NAMES[$k]}=${LIBS[$k]}"$'\n'
+done
+python3 - "$RESULTS" "$REPORT" "$MACHINE" "$RUNS" "$SCALE" "$NOTES_TEXT" "$ALLOCS_TEXT" <<'PY'
 import re
 import statistics
 import sys
 
-results, report, machine, runs, scale, notes = sys.argv[1:7]
-names = sys.argv[7:]
+results, report, machine, runs, scale, notes, allocs = sys.argv[1:8]
+libs = dict(line.split("=", 1) for line in allocs.splitlines() if line)
+names = list(libs)
 lanes = ["guard_r0", "main_r0", "main_r50", "cross128_r90"]
 
 ops = {}      # (lane, alloc) -> [ops/s]
 rss = {}      # (lane, alloc) -> [kb]
 fails = {}    # (lane, alloc) -> [reason]
+build = None  # the hz4 library's [HZ4_BUILD] line, if it prints one
 for row in open(results):
     lane, alloc, run, rc, log = row.rstrip("\n").split("\t")
     text = open(log, errors="replace").read()
@@ -184,6 +190,9 @@ for row in open(results):
         continue
     if bad or (af and af.group(1) != "0"):
         fails.setdefault((lane, alloc), []).append(f"run {run}: alloc failures/corruption")
+    b = re.search(r"^\[HZ4_BUILD\].*$", text, re.M)
+    if b and alloc == "hz4":
+        build = b.group(0)
     ops.setdefault((lane, alloc), []).append(float(m.group(1)))
     if k:
         rss.setdefault((lane, alloc), []).append(int(k.group(1)))
@@ -203,6 +212,12 @@ def mib(kb):
 
 out = []
 out.append(f"Machine: {machine}")
+out.append("")
+out.append("Allocators: " + ", ".join(
+    f"{a} (`{libs[a]}`)" if libs[a] else f"{a} (no preload)" for a in names))
+if build:
+    out.append("")
+    out.append(f"hz4 build: `{build}`")
 out.append("")
 out.append(f"Command: `RUNS={runs} SCALE={scale} bench/peers.sh` (16 threads, interleaved runs, "
            f"medians of {runs}; lanes from work order B77, ITERS x {scale})")
