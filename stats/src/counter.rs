@@ -43,7 +43,9 @@ const _: () = assert!(SHARDS.is_power_of_two());
 struct Shard(AtomicU64);
 
 impl Shard {
-    const ZERO: Shard = Shard(AtomicU64::new(0));
+    const fn zero() -> Shard {
+        Shard(AtomicU64::new(0))
+    }
 }
 
 /// A monotonic event counter split into [`SHARDS`] cache-line-padded
@@ -62,8 +64,8 @@ impl ShardedCounter {
     /// A counter at zero.
     pub const fn new() -> Self {
         Self {
-            shards: [Shard::ZERO; SHARDS],
-            _skew: Shard::ZERO,
+            shards: [const { Shard::zero() }; SHARDS],
+            _skew: Shard::zero(),
         }
     }
 

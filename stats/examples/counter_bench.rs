@@ -1,0 +1,181 @@
+//! Micro-benchmark: cost of one counter increment from 1, 2 and 16 threads,
+//! sharded vs one shared atomic (issue 4, "Overhead").
+//!
+//! `cargo run --release -p hz4-stats --example counter_bench [runs] [total]`
+//!
+//! Each configuration performs `total` increments (default 16 Mi) split
+//! evenly over the threads, which start together on a barrier; the wall
+//! time from release to the last join is measured. Reported per
+//! configuration, median over `runs` (default 7) rounds, each round running
+//! every variant once (interleaved):
+//! - `wall ns/inc` = wall time / total increments (inverse throughput);
+//! - `core ns/inc` = wall time × min(threads, CPUs) / total increments, the
+//!   CPU time one increment costs the core running it.
+//!
+//! Variants:
+//! - `sharded`: `ShardedCounter::inc(shard)`, shard taken once per thread
+//!   from `next_shard()` — what the allocator does;
+//! - `sharded_here`: `ShardedCounter::inc_here()` (thread-local lookup per
+//!   increment);
+//! - `shared_u64`: one `AtomicU64`, `fetch_add(1, Relaxed)` — what the
+//!   reference C allocator does;
+//! - `shared_rc`: one `atomic_counter::RelaxedCounter` (same operation
+//!   through the crate, for reference);
+//! - `max_record`: `MaxCounter::record` of pseudo-random values (load, then
+//!   fetch_max only for a new maximum);
+//! - `max_fetch`: one `AtomicU64`, `fetch_max` on every value.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use atomic_counter::{AtomicCounter, RelaxedCounter};
+use hz4_stats::{next_shard, MaxCounter, ShardedCounter};
+
+static SHARDED: ShardedCounter = ShardedCounter::new();
+static SHARED: AtomicU64 = AtomicU64::new(0);
+static MAX: MaxCounter = MaxCounter::new();
+static MAX_RAW: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Sharded,
+    ShardedHere,
+    SharedU64,
+    SharedRc,
+    MaxRecord,
+    MaxFetch,
+}
+
+const VARIANTS: [(Variant, &str); 6] = [
+    (Variant::Sharded, "sharded"),
+    (Variant::ShardedHere, "sharded_here"),
+    (Variant::SharedU64, "shared_u64"),
+    (Variant::SharedRc, "shared_rc"),
+    (Variant::MaxRecord, "max_record"),
+    (Variant::MaxFetch, "max_fetch"),
+];
+
+fn worker(v: Variant, n: u64, rc: &RelaxedCounter, seed: u64) {
+    match v {
+        Variant::Sharded => {
+            // black_box once, outside the loop: inside it would add a
+            // store/reload that the locked add must wait for.
+            let shard = black_box(next_shard());
+            for _ in 0..n {
+                SHARDED.inc(shard);
+            }
+        }
+        Variant::ShardedHere => {
+            for _ in 0..n {
+                SHARDED.inc_here();
+            }
+        }
+        Variant::SharedU64 => {
+            for _ in 0..n {
+                SHARED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Variant::SharedRc => {
+            for _ in 0..n {
+                rc.inc();
+            }
+        }
+        Variant::MaxRecord | Variant::MaxFetch => {
+            // xorshift64: cheap pseudo-random "latencies" below 2^20.
+            let mut x = seed | 1;
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let val = x >> 44;
+                if v == Variant::MaxRecord {
+                    MAX.record(val);
+                } else {
+                    MAX_RAW.fetch_max(val, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn run_once(v: Variant, threads: usize, total: u64) -> Duration {
+    let per = total / threads as u64;
+    let rc = Arc::new(RelaxedCounter::new(0));
+    let go = Arc::new(Barrier::new(threads + 1));
+    let hs: Vec<_> = (0..threads)
+        .map(|t| {
+            let (go, rc) = (go.clone(), rc.clone());
+            std::thread::spawn(move || {
+                go.wait();
+                worker(
+                    v,
+                    per,
+                    &rc,
+                    0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678_9ABC_DEF1),
+                );
+            })
+        })
+        .collect();
+    go.wait();
+    let t0 = Instant::now();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let dt = t0.elapsed();
+    // Sanity: the counters are exact.
+    match v {
+        Variant::Sharded | Variant::ShardedHere => {
+            assert_eq!(SHARDED.get(), per * threads as u64);
+            SHARDED.reset();
+        }
+        Variant::SharedU64 => {
+            assert_eq!(SHARED.swap(0, Ordering::Relaxed), per * threads as u64);
+        }
+        Variant::SharedRc => assert_eq!(rc.get() as u64, per * threads as u64),
+        Variant::MaxRecord | Variant::MaxFetch => {
+            MAX.reset();
+            MAX_RAW.store(0, Ordering::Relaxed);
+        }
+    }
+    dt
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let total: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(16 << 20);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# {runs} runs, {total} increments per run, {cpus} CPUs; median ns per increment");
+    println!("| variant | threads | wall ns/inc | core ns/inc | min..max wall ns/inc |");
+    println!("|---|---:|---:|---:|---:|");
+    for threads in [1usize, 2, 16] {
+        // One discarded warm-up run per variant (page faults, frequency
+        // ramp), then `runs` rounds that each run every variant once, so
+        // noise from other load on the machine spreads over all variants.
+        for (v, _) in VARIANTS {
+            run_once(v, threads, total / 4);
+        }
+        let mut wall = vec![Vec::with_capacity(runs); VARIANTS.len()];
+        for _ in 0..runs {
+            for (i, (v, _)) in VARIANTS.iter().enumerate() {
+                let dt = run_once(*v, threads, total);
+                wall[i].push(dt.as_nanos() as f64 / total as f64);
+            }
+        }
+        for ((_, name), w) in VARIANTS.iter().zip(wall) {
+            let (lo, hi) = w
+                .iter()
+                .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let m = median(w);
+            let core = m * threads.min(cpus) as f64;
+            println!("| {name} | {threads} | {m:.2} | {core:.2} | {lo:.2}..{hi:.2} |");
+        }
+    }
+}
