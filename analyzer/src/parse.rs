@@ -1,0 +1,842 @@
+//! Streaming parser: lines to runs.
+//!
+//! Reads one line at a time into a reused buffer, so memory stays flat
+//! whatever the input size. Recognition is by byte prefix; the crash markers
+//! of unrecognised lines are found with one literal-alternation regex.
+//! Errors carry `file:line`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+use crate::error::{clip, InputError, UsageError};
+use crate::keys::{KeyTable, N_TRACKED};
+use crate::lanes::{self, BenchArgs};
+use crate::model::{Instability, InstabilityKind, LaneSource, Location, Run, Throughput};
+
+/// Lines longer than this are taken as binary data.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Prefix of the throughput line.
+pub const THROUGHPUT_PREFIX: &[u8] = b"bench_random_mixed_mt_remote:";
+
+/// At most this many warnings are kept; the rest are counted.
+const MAX_WARNINGS: usize = 100;
+
+/// How inputs are read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--lane NAME=PATH`: lane of runs in PATH (a file, a directory, or
+    /// `-`) whose lane neither a marker, `[BENCH_ARGS]` nor the file name
+    /// tells.
+    pub lane_overrides: Vec<(String, PathBuf)>,
+    /// `--variant NAME`: keep only runs whose `[HZ_LANE]` variant is NAME.
+    pub variant: Option<String>,
+}
+
+impl LoadOptions {
+    /// Parses one `--lane NAME=PATH` value.
+    pub fn parse_lane_flag(s: &str) -> Result<(String, PathBuf), UsageError> {
+        match s.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+                Ok((name.to_owned(), PathBuf::from(path)))
+            }
+            _ => Err(UsageError::BadValue {
+                flag: "--lane",
+                problem: format!("`{s}` is not NAME=PATH (e.g. --lane main_r0=logs/r0.log)"),
+            }),
+        }
+    }
+}
+
+/// One input after expanding directories.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Name used in messages: the path as found, or `-`.
+    pub name: String,
+    /// Path, `None` for stdin.
+    pub path: Option<PathBuf>,
+    /// Lane told by the file name.
+    pub file_lane: Option<&'static str>,
+    /// Lane given with `--lane`.
+    pub flag_lane: Option<String>,
+}
+
+/// Expands `inputs` (files, directories holding `*.log`, `-`) into sources,
+/// in the given order, directory entries sorted by name (recursively).
+pub fn expand_inputs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Source>, InputError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input == "-" {
+            out.push(make_source(input.clone(), None, opts));
+            continue;
+        }
+        let path = PathBuf::from(input);
+        let meta = std::fs::metadata(&path).map_err(|source| InputError::Io {
+            file: input.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            collect_logs(&path, &mut found).map_err(|source| InputError::Io {
+                file: input.clone(),
+                source,
+            })?;
+            if found.is_empty() {
+                return Err(InputError::NoLogs { dir: input.clone() });
+            }
+            found.sort();
+            for p in found {
+                out.push(make_source(p.display().to_string(), Some(p), opts));
+            }
+        } else {
+            out.push(make_source(input.clone(), Some(path), opts));
+        }
+    }
+    Ok(out)
+}
+
+fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            collect_logs(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "log") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn make_source(name: String, path: Option<PathBuf>, opts: &LoadOptions) -> Source {
+    let file_lane = path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .and_then(|f| f.to_str())
+        .and_then(lanes::lane_for_file_name)
+        .map(|l| l.name);
+    let flag_lane = opts
+        .lane_overrides
+        .iter()
+        .rev()
+        .find(|(_, o)| match &path {
+            None => o.as_os_str() == "-",
+            Some(p) => covers(o, p),
+        })
+        .map(|(l, _)| l.clone());
+    Source {
+        name,
+        path,
+        file_lane,
+        flag_lane,
+    }
+}
+
+/// True when `p` is `o` or lies inside directory `o`.
+fn covers(o: &Path, p: &Path) -> bool {
+    if p.starts_with(o) {
+        return true;
+    }
+    match (o.canonicalize(), p.canonicalize()) {
+        (Ok(o), Ok(p)) => p.starts_with(o),
+        _ => false,
+    }
+}
+
+/// `[HZ_LANE]` contents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Marker {
+    pub name: String,
+    pub variant: Option<String>,
+    pub run: Option<u64>,
+}
+
+/// A run as the parser builds it; counters by key id. Buffers are reused
+/// from run to run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ParsedRun {
+    pub start_line: u64,
+    pub marker: Option<Marker>,
+    pub bench_args: Option<BenchArgs>,
+    pub build: Vec<(String, String)>,
+    pub has_stats: bool,
+    pub counters: Vec<(u32, u64)>,
+    pub tracked: [Option<u64>; N_TRACKED],
+    pub throughput: Option<Throughput>,
+    pub throughput_line: u64,
+    pub effective_remote: Vec<(String, String)>,
+    pub alloc_failures: Option<u64>,
+    pub alloc_line: u64,
+    pub crash_lines: Vec<(u64, String)>,
+    pub lane: String,
+    pub lane_source: Option<LaneSource>,
+}
+
+impl ParsedRun {
+    fn clear(&mut self) {
+        self.start_line = 0;
+        self.marker = None;
+        self.bench_args = None;
+        self.build.clear();
+        self.has_stats = false;
+        self.counters.clear();
+        self.tracked = [None; N_TRACKED];
+        self.throughput = None;
+        self.effective_remote.clear();
+        self.alloc_failures = None;
+        self.crash_lines.clear();
+        self.lane.clear();
+        self.lane_source = None;
+    }
+
+    /// Nothing yet that belongs after `[BENCH_ARGS]`.
+    fn before_bench(&self) -> bool {
+        self.bench_args.is_none()
+            && self.throughput.is_none()
+            && !self.has_stats
+            && self.alloc_failures.is_none()
+            && self.effective_remote.is_empty()
+    }
+
+    fn has_content(&self) -> bool {
+        !self.before_bench() || self.marker.is_some() || !self.crash_lines.is_empty()
+    }
+
+    /// Owned [`Run`] with counter names.
+    pub fn to_run(&self, file: &str, keys: &KeyTable) -> Run {
+        let lane = self.lane.clone();
+        Run {
+            location: Location {
+                file: file.to_owned(),
+                line: self.start_line,
+            },
+            lane: lane.clone(),
+            lane_source: self.lane_source.unwrap_or(LaneSource::Flag),
+            variant: self.marker.as_ref().and_then(|m| m.variant.clone()),
+            run: self.marker.as_ref().and_then(|m| m.run),
+            bench_args: self.bench_args,
+            build: self.build.clone(),
+            has_stats: self.has_stats,
+            counters: self
+                .counters
+                .iter()
+                .map(|&(id, v)| (keys.name(id).to_owned(), v))
+                .collect(),
+            throughput: self.throughput.clone(),
+            effective_remote: self.effective_remote.clone(),
+            alloc_failures: self.alloc_failures,
+            crash_lines: self
+                .crash_lines
+                .iter()
+                .map(|(line, text)| Instability {
+                    location: Location {
+                        file: file.to_owned(),
+                        line: *line,
+                    },
+                    lane: lane.clone(),
+                    kind: InstabilityKind::CrashMarker,
+                    detail: text.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The reverse of [`ParsedRun::to_run`], interning counter names.
+    pub fn from_run(run: &Run, keys: &mut KeyTable) -> ParsedRun {
+        let mut p = ParsedRun {
+            start_line: run.location.line,
+            marker: run.variant.as_ref().map(|v| Marker {
+                name: run.lane.clone(),
+                variant: Some(v.clone()),
+                run: run.run,
+            }),
+            bench_args: run.bench_args,
+            has_stats: run.has_stats,
+            throughput: run.throughput.clone(),
+            alloc_failures: run.alloc_failures,
+            lane: run.lane.clone(),
+            lane_source: Some(run.lane_source),
+            crash_lines: run
+                .crash_lines
+                .iter()
+                .map(|c| (c.location.line, c.detail.clone()))
+                .collect(),
+            ..ParsedRun::default()
+        };
+        for (k, &v) in &run.counters {
+            let id = keys.intern_str(k);
+            p.counters.push((id, v));
+            if (id as usize) < N_TRACKED {
+                p.tracked[id as usize] = Some(v);
+            }
+        }
+        p
+    }
+}
+
+fn crash_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"panicked|Assertion|assert|Aborted|Segmentation fault|hz4: ")
+            .expect("literal pattern is valid")
+    })
+}
+
+/// Parse state for one source.
+struct Parser<'a> {
+    src: &'a Source,
+    keys: &'a mut KeyTable,
+    warnings: &'a mut Vec<String>,
+    /// Per key id: the run generation that last set it, its value and line.
+    stamp: Vec<u32>,
+    first: Vec<(u64, u64)>,
+    gen: u32,
+    cur: ParsedRun,
+    line: u64,
+    /// The current line is the last one and has no newline.
+    cut: bool,
+    runs: u64,
+}
+
+/// Number-parse failure.
+enum NumErr {
+    NotNumber,
+    Overflow,
+}
+
+#[inline]
+fn parse_u64(s: &[u8]) -> Result<u64, NumErr> {
+    if s.is_empty() {
+        return Err(NumErr::NotNumber);
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(NumErr::NotNumber);
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d as u64))
+            .ok_or(NumErr::Overflow)?;
+    }
+    Ok(v)
+}
+
+#[inline]
+fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|&b| b == b' ' || b == b'\t')
+        .filter(|t| !t.is_empty())
+}
+
+#[inline]
+fn split_kv(tok: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = tok.iter().position(|&b| b == b'=')?;
+    let (k, v) = (&tok[..eq], &tok[eq + 1..]);
+    (!k.is_empty() && !v.is_empty()).then_some((k, v))
+}
+
+impl<'a> Parser<'a> {
+    fn file(&self) -> String {
+        self.src.name.clone()
+    }
+
+    fn truncated(&self, what: impl Into<String>) -> InputError {
+        let mut what = what.into();
+        if self.cut {
+            what.push_str(" (last line has no newline: file cut short?)");
+        }
+        InputError::Truncated {
+            file: self.file(),
+            line: self.line,
+            what,
+        }
+    }
+
+    fn num_err(&self, e: NumErr, k: &[u8], v: &[u8], expected: &'static str) -> InputError {
+        match e {
+            NumErr::NotNumber => InputError::BadNumber {
+                file: self.file(),
+                line: self.line,
+                key: clip(k),
+                value: clip(v),
+                expected,
+            },
+            NumErr::Overflow => InputError::Overflow {
+                file: self.file(),
+                line: self.line,
+                key: clip(k),
+                value: clip(v),
+            },
+        }
+    }
+
+    fn kv<'t>(&self, tok: &'t [u8]) -> Result<(&'t [u8], &'t [u8]), InputError> {
+        split_kv(tok)
+            .ok_or_else(|| self.truncated(format!("field `{}` is not key=value", clip(tok))))
+    }
+
+    fn u64_of(&self, k: &[u8], v: &[u8]) -> Result<u64, InputError> {
+        parse_u64(v).map_err(|e| self.num_err(e, k, v, "non-negative integer"))
+    }
+
+    fn f64_of(&self, k: &[u8], v: &[u8]) -> Result<f64, InputError> {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| self.num_err(NumErr::NotNumber, k, v, "non-negative number"))
+    }
+
+    fn utf8<'t>(&self, b: &'t [u8]) -> Result<&'t str, InputError> {
+        std::str::from_utf8(b).map_err(|_| InputError::NotUtf8 {
+            file: self.file(),
+            line: self.line,
+        })
+    }
+
+    fn dup(&self, key: &str, first: String, second: String, first_line: u64) -> InputError {
+        InputError::Duplicate {
+            file: self.file(),
+            line: self.line,
+            key: key.to_owned(),
+            first,
+            second,
+            first_line,
+        }
+    }
+
+    fn warn(&mut self, w: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w);
+        } else if self.warnings.len() == MAX_WARNINGS {
+            self.warnings.push("further warnings omitted".into());
+        }
+    }
+
+    fn touch(&mut self) {
+        if self.cur.start_line == 0 {
+            self.cur.start_line = self.line;
+        }
+    }
+
+    /// Ends the current run (if it has content) and hands it to `sink`.
+    fn finish_run(
+        &mut self,
+        sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
+        if self.cur.has_content() {
+            self.resolve_lane()?;
+            self.runs += 1;
+            sink(&self.cur, self.src, self.keys)?;
+        }
+        self.cur.clear();
+        if self.gen == u32::MAX {
+            self.stamp.fill(0);
+            self.gen = 0;
+        }
+        self.gen += 1;
+        Ok(())
+    }
+
+    fn resolve_lane(&mut self) -> Result<(), InputError> {
+        let by_args = self.cur.bench_args.as_ref().and_then(lanes::lane_for_args);
+        let (lane, source) = if let Some(m) = self.cur.marker.as_ref().map(|m| m.name.clone()) {
+            if let Some(a) = by_args.filter(|a| a.name != m) {
+                let w = format!(
+                    "{}:{}: [HZ_LANE] name={} but [BENCH_ARGS] has the shape of {}; using the marker",
+                    self.src.name, self.cur.start_line, m, a.name
+                );
+                self.warn(w);
+            }
+            (m, LaneSource::Marker)
+        } else if let Some(a) = by_args {
+            (a.name.to_owned(), LaneSource::BenchArgs)
+        } else if let Some(l) = self.src.file_lane {
+            (l.to_owned(), LaneSource::FileName)
+        } else if let Some(l) = &self.src.flag_lane {
+            (l.clone(), LaneSource::Flag)
+        } else {
+            return Err(InputError::UnknownLane {
+                file: self.file(),
+                line: self.cur.start_line,
+            });
+        };
+        self.cur.lane = lane;
+        self.cur.lane_source = Some(source);
+        Ok(())
+    }
+
+    fn counters_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        self.touch();
+        self.cur.has_stats = true;
+        let mut any = false;
+        for tok in tokens(rest) {
+            any = true;
+            let (k, v) = self.kv(tok)?;
+            let val = self.u64_of(k, v)?;
+            let id = match self.keys.get(k) {
+                Some(id) => id,
+                None => {
+                    let name = self.utf8(k)?.to_owned();
+                    self.keys.intern_str(&name)
+                }
+            };
+            let i = id as usize;
+            if i >= self.stamp.len() {
+                self.stamp.resize(i + 1, 0);
+                self.first.resize(i + 1, (0, 0));
+            }
+            if self.stamp[i] == self.gen {
+                let (fv, fl) = self.first[i];
+                if fv != val {
+                    let key = self.keys.name(id).to_owned();
+                    return Err(self.dup(&key, fv.to_string(), val.to_string(), fl));
+                }
+                continue;
+            }
+            self.stamp[i] = self.gen;
+            self.first[i] = (val, self.line);
+            self.cur.counters.push((id, val));
+            if i < N_TRACKED {
+                self.cur.tracked[i] = Some(val);
+            }
+        }
+        if !any {
+            return Err(self.truncated("no key=value fields"));
+        }
+        Ok(())
+    }
+
+    fn bench_args_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let mut vals: [Option<u64>; 7] = [None; 7];
+        const NAMES: [&str; 7] = [
+            "threads",
+            "iters",
+            "ws",
+            "min",
+            "max",
+            "remote_pct",
+            "ring_slots",
+        ];
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            if let Some(i) = NAMES.iter().position(|n| n.as_bytes() == k) {
+                let x = self.u64_of(k, v)?;
+                if let Some(old) = vals[i].filter(|&o| o != x) {
+                    return Err(self.dup(NAMES[i], old.to_string(), x.to_string(), self.line));
+                }
+                vals[i] = Some(x);
+            }
+        }
+        if let Some(i) = vals.iter().position(Option::is_none) {
+            return Err(self.truncated(format!("[BENCH_ARGS] lacks `{}=`", NAMES[i])));
+        }
+        let v = vals.map(|x| x.unwrap_or(0));
+        self.touch();
+        self.cur.bench_args = Some(BenchArgs {
+            threads: v[0],
+            iters: v[1],
+            ws: v[2],
+            min: v[3],
+            max: v[4],
+            remote_pct: v[5],
+            ring_slots: v[6],
+        });
+        Ok(())
+    }
+
+    fn marker_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let mut m = Marker::default();
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            match k {
+                b"name" => m.name = self.utf8(v)?.to_owned(),
+                b"variant" => m.variant = Some(self.utf8(v)?.to_owned()),
+                b"run" => m.run = Some(self.u64_of(k, v)?),
+                _ => {}
+            }
+        }
+        if m.name.is_empty() {
+            return Err(self.truncated("[HZ_LANE] lacks `name=`"));
+        }
+        self.touch();
+        self.cur.marker = Some(m);
+        Ok(())
+    }
+
+    fn throughput_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let mut t = Throughput {
+            ops_per_sec: f64::NAN,
+            threads: None,
+            ops: None,
+            time_s: None,
+        };
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            match k {
+                b"ops/s" => t.ops_per_sec = self.f64_of(k, v)?,
+                b"threads" => t.threads = Some(self.u64_of(k, v)?),
+                b"ops" => t.ops = Some(self.u64_of(k, v)?),
+                b"time" => t.time_s = Some(self.f64_of(k, v)?),
+                _ => {}
+            }
+        }
+        if t.ops_per_sec.is_nan() {
+            return Err(self.truncated("throughput line lacks `ops/s=`"));
+        }
+        if let Some(old) = &self.cur.throughput {
+            if old.ops_per_sec != t.ops_per_sec {
+                return Err(self.dup(
+                    "ops/s",
+                    old.ops_per_sec.to_string(),
+                    t.ops_per_sec.to_string(),
+                    self.cur.throughput_line,
+                ));
+            }
+        }
+        self.touch();
+        self.cur.throughput = Some(t);
+        self.cur.throughput_line = self.line;
+        Ok(())
+    }
+
+    fn alloc_failures_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let mut count = None;
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            if k == b"count" {
+                count = Some(self.u64_of(k, v)?);
+            }
+        }
+        let Some(n) = count else {
+            return Err(self.truncated("[ALLOC_FAILURES] lacks `count=`"));
+        };
+        if let Some(old) = self.cur.alloc_failures.filter(|&o| o != n) {
+            return Err(self.dup("count", old.to_string(), n.to_string(), self.cur.alloc_line));
+        }
+        self.touch();
+        self.cur.alloc_failures = Some(n);
+        self.cur.alloc_line = self.line;
+        Ok(())
+    }
+
+    fn pairs(&self, rest: &[u8], bare_ok: bool) -> Result<Vec<(String, String)>, InputError> {
+        let mut out = Vec::new();
+        for tok in tokens(rest) {
+            let t = self.utf8(tok)?;
+            match t.split_once('=') {
+                Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+                None if bare_ok => out.push((t.to_owned(), String::new())),
+                None => {
+                    return Err(self.truncated(format!("field `{}` is not key=value", clip(tok))))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn other_line(&mut self, line: &[u8]) -> Result<(), InputError> {
+        if line.contains(&0) {
+            return Err(InputError::Binary {
+                file: self.file(),
+                line: self.line,
+                what: "NUL byte",
+            });
+        }
+        if crash_regex().is_match(line) {
+            self.touch();
+            let text = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+            tracing::debug!("{}:{}: crash marker: {}", self.src.name, self.line, text);
+            self.cur.crash_lines.push((self.line, text));
+        }
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        line: &[u8],
+        sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
+        if line.first() == Some(&b'[') {
+            if let Some(rest) = line.strip_prefix(b"[HZ4_MID_STATS_B1]") {
+                return self.counters_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[HZ4_MID_LOCK_STATS]") {
+                return self.counters_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[BENCH_ARGS]") {
+                if !self.cur.before_bench() {
+                    self.finish_run(sink)?;
+                }
+                return self.bench_args_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[HZ_LANE]") {
+                if !(self.cur.before_bench() && self.cur.marker.is_none()) {
+                    self.finish_run(sink)?;
+                }
+                return self.marker_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[EFFECTIVE_REMOTE]") {
+                let p = self.pairs(rest, false)?;
+                self.touch();
+                self.cur.effective_remote = p;
+                return Ok(());
+            }
+            if let Some(rest) = line.strip_prefix(b"[ALLOC_FAILURES]") {
+                return self.alloc_failures_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[HZ4_BUILD]") {
+                let p = self.pairs(rest, true)?;
+                self.cur.build.extend(p);
+                return Ok(());
+            }
+        } else if let Some(rest) = line.strip_prefix(THROUGHPUT_PREFIX) {
+            return self.throughput_line(rest);
+        }
+        self.other_line(line)
+    }
+}
+
+/// Parses one source, calling `sink` for each run in order. Returns the
+/// number of runs. `warnings` collects non-fatal notes.
+pub(crate) fn parse_source(
+    src: &Source,
+    keys: &mut KeyTable,
+    warnings: &mut Vec<String>,
+    sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
+) -> Result<u64, InputError> {
+    let io_err = |source| InputError::Io {
+        file: src.name.clone(),
+        source,
+    };
+    match &src.path {
+        None => {
+            let stdin = io::stdin();
+            let r = BufReader::with_capacity(1 << 18, stdin.lock());
+            parse_reader(src, r, keys, warnings, sink)
+        }
+        Some(p) => {
+            let f = File::open(p).map_err(io_err)?;
+            let r = BufReader::with_capacity(1 << 18, f);
+            parse_reader(src, r, keys, warnings, sink)
+        }
+    }
+}
+
+/// Parses any buffered reader as the source `src`.
+pub(crate) fn parse_reader<R: BufRead>(
+    src: &Source,
+    mut r: R,
+    keys: &mut KeyTable,
+    warnings: &mut Vec<String>,
+    sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
+) -> Result<u64, InputError> {
+    let mut p = Parser {
+        src,
+        keys,
+        warnings,
+        stamp: Vec::new(),
+        first: Vec::new(),
+        gen: 1,
+        cur: ParsedRun::default(),
+        line: 0,
+        cut: false,
+        runs: 0,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut non_blank = false;
+    loop {
+        buf.clear();
+        let n = (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| InputError::Io {
+                file: src.name.clone(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        p.line += 1;
+        let mut line = &buf[..];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l;
+        } else if n > MAX_LINE {
+            return Err(InputError::Binary {
+                file: src.name.clone(),
+                line: p.line,
+                what: "line longer than 1 MiB",
+            });
+        } else {
+            p.cut = true;
+        }
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if !non_blank && line.iter().any(|b| !b.is_ascii_whitespace()) {
+            non_blank = true;
+        }
+        p.handle(line, sink)?;
+    }
+    if !non_blank {
+        return Err(InputError::Empty {
+            file: src.name.clone(),
+        });
+    }
+    p.finish_run(sink)?;
+    if p.runs == 0 {
+        return Err(InputError::NoRuns {
+            file: src.name.clone(),
+        });
+    }
+    Ok(p.runs)
+}
+
+/// Reads every run of `inputs` into memory. Meant for small sets (the lab
+/// runner, `show`); the reports stream instead (see [`crate::summarize_inputs`]).
+pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
+    let sources = expand_inputs(inputs, opts)?;
+    let mut keys = KeyTable::new();
+    let mut warnings = Vec::new();
+    let mut runs = Vec::new();
+    for src in &sources {
+        parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
+            let keep = match &opts.variant {
+                None => true,
+                Some(v) => pr.marker.as_ref().and_then(|m| m.variant.as_ref()) == Some(v),
+            };
+            if keep {
+                runs.push(pr.to_run(&s.name, k));
+            }
+            Ok(())
+        })?;
+    }
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(runs)
+}
+
+/// Parses log text held in memory (tests, the lab runner). `name` is used in
+/// messages and for the file-name lane rule.
+pub fn parse_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
+    let src = make_source(name.to_owned(), Some(PathBuf::from(name)), opts);
+    let mut keys = KeyTable::new();
+    let mut warnings = Vec::new();
+    let mut runs = Vec::new();
+    parse_reader(
+        &src,
+        text.as_bytes(),
+        &mut keys,
+        &mut warnings,
+        &mut |pr, s, k| {
+            runs.push(pr.to_run(&s.name, k));
+            Ok(())
+        },
+    )?;
+    Ok(runs)
+}

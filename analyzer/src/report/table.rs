@@ -1,0 +1,460 @@
+//! Text tables (comfy-table) and the Markdown archive note.
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+
+use super::fmt::{num, opt, pct, ratio};
+use super::Reporter;
+use crate::keys::{self, ADAPTIVE};
+use crate::lanes::lane_order;
+use crate::model::*;
+
+/// Renders tables as plain text, or as Markdown when `markdown` is set.
+pub struct TableReporter {
+    /// Markdown headings and pipe tables instead of plain text.
+    pub markdown: bool,
+}
+
+impl TableReporter {
+    fn table(&self, header: Vec<String>) -> Table {
+        let mut t = Table::new();
+        t.load_preset(if self.markdown {
+            presets::ASCII_MARKDOWN
+        } else {
+            presets::ASCII_FULL_CONDENSED
+        });
+        t.set_content_arrangement(ContentArrangement::Disabled);
+        t.set_header(header);
+        t
+    }
+
+    fn heading(&self, out: &mut String, title: &str) {
+        if self.markdown {
+            let _ = writeln!(out, "\n## {title}\n");
+        } else {
+            let _ = writeln!(out, "\n== {title} ==");
+        }
+    }
+
+    fn bullet(&self, out: &mut String, text: &str) {
+        let _ = writeln!(out, "{}{text}", if self.markdown { "- " } else { "  - " });
+    }
+
+    fn push_table(&self, out: &mut String, t: &Table) {
+        let _ = writeln!(out, "{t}");
+    }
+}
+
+fn sorted<'a, V>(it: impl Iterator<Item = (&'a String, V)>) -> Vec<(&'a String, V)> {
+    let mut v: Vec<_> = it.collect();
+    v.sort_by_key(|(n, _)| lane_order(n));
+    v
+}
+
+fn right(s: String) -> Cell {
+    Cell::new(s).set_alignment(CellAlignment::Right)
+}
+
+impl Reporter for TableReporter {
+    fn render(&self, doc: &Document) -> String {
+        let mut out = String::new();
+        if self.markdown {
+            let _ = writeln!(out, "# hz-analyze {}", doc.command);
+        } else {
+            let _ = writeln!(out, "hz-analyze {}", doc.command);
+        }
+        if !doc.inputs.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}inputs: {}",
+                if self.markdown { "\n" } else { "" },
+                doc.inputs.join(" ")
+            );
+        }
+        if let Some(v) = &doc.verdict {
+            self.verdict(&mut out, v);
+        }
+        if let Some(s) = &doc.summary {
+            self.summary(&mut out, s);
+        }
+        if let Some(a) = &doc.stage_a {
+            self.stage_a(&mut out, a);
+        }
+        if let Some(g) = &doc.gates {
+            self.gates(&mut out, g);
+        }
+        if let Some(m) = &doc.mechanism {
+            self.mechanism(&mut out, m);
+        }
+        if let Some(r) = &doc.runs {
+            self.runs(&mut out, r);
+        }
+        if let Some(d) = &doc.diff {
+            self.diff(&mut out, d);
+        }
+        if let Some(b) = &doc.bench {
+            self.bench(&mut out, b);
+        }
+        if !doc.warnings.is_empty() {
+            self.heading(&mut out, "Warnings");
+            for w in &doc.warnings {
+                self.bullet(&mut out, w);
+            }
+        }
+        out
+    }
+}
+
+impl TableReporter {
+    fn summary(&self, out: &mut String, s: &Summary) {
+        self.heading(out, "Lanes (counters pooled over runs)");
+        let names = s.lane_names();
+        let mut header = vec!["counter".to_owned()];
+        header.extend(names.iter().map(|n| n.to_string()));
+        let mut t = self.table(header);
+        let lanes: Vec<&LaneSummary> = names.iter().map(|n| &s.lanes[*n]).collect();
+        let row = |t: &mut Table, label: &str, f: &dyn Fn(&LaneSummary) -> String| {
+            let mut r = vec![Cell::new(label)];
+            r.extend(lanes.iter().map(|l| right(f(l))));
+            t.add_row(r);
+        };
+        row(&mut t, "runs", &|l| l.runs.to_string());
+        row(&mut t, "stats runs", &|l| l.stats_runs.to_string());
+        for k in keys::STAGE_A_B1.iter().chain(keys::STAGE_A_LOCK.iter()) {
+            row(&mut t, k, &|l| opt(l.pooled(k), |v| v.to_string()));
+        }
+        row(&mut t, "stage A ratio (pooled)", &|l| {
+            let n = l
+                .pooled(keys::STALE_REMOTE)
+                .zip(l.pooled(keys::POP_GATED_REMOTE));
+            opt(n.zip(l.pooled(keys::STACK_HIT)), |((a, b), h)| {
+                ratio(crate::ratios::stage_a_ratio(a + b, h))
+            })
+        });
+        row(&mut t, "stage A ratio, run min", &|l| {
+            opt(l.ratio_min, ratio)
+        });
+        row(&mut t, "stage A ratio, run max", &|l| {
+            opt(l.ratio_max, ratio)
+        });
+        row(&mut t, "median ops/s", &|l| {
+            opt(crate::ratios::median(&l.ops_per_sec), |x| format!("{x:.2}"))
+        });
+        row(&mut t, "unstable runs", &|l| l.unstable_runs.to_string());
+        self.push_table(out, &t);
+        let mut other: Vec<&String> = s
+            .lanes
+            .values()
+            .flat_map(|l| l.counters.keys())
+            .filter(|k| !keys::is_stage_a_key(k))
+            .collect();
+        other.sort();
+        other.dedup();
+        if !other.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} further counters kept (`hz-analyze show` lists every counter of every run)",
+                other.len()
+            );
+        }
+    }
+
+    fn criteria(&self, out: &mut String, cs: &[Criterion]) {
+        let mut t = self.table(vec!["criterion".into(), "status".into(), "observed".into()]);
+        for c in cs {
+            t.add_row(vec![c.id.clone(), c.status.to_string(), c.detail.clone()]);
+        }
+        self.push_table(out, &t);
+        let _ = writeln!(out, "{}rules:", if self.markdown { "\n" } else { "" });
+        for c in cs {
+            self.bullet(out, &format!("{}: {}", c.id, c.rule));
+        }
+    }
+
+    fn stage_a(&self, out: &mut String, a: &StageAReport) {
+        self.heading(out, "Stage A");
+        let th = &a.thresholds;
+        let _ = writeln!(
+            out,
+            "thresholds: --stage-a-min-ratio {} --stage-a-separation {} --stage-a-runs {}{}",
+            num(th.min_ratio),
+            num(th.separation),
+            th.runs,
+            if self.markdown { "\n" } else { "" }
+        );
+        let mut t = self.table(
+            [
+                "lane",
+                "runs",
+                "stats runs",
+                "numerator",
+                "hit",
+                "ratio",
+                "run min",
+                "run max",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        for (name, l) in sorted(a.lanes.iter()) {
+            t.add_row(vec![
+                Cell::new(name),
+                right(l.runs.to_string()),
+                right(l.stats_runs.to_string()),
+                right(opt(l.numerator, |v| v.to_string())),
+                right(opt(l.hit, |v| v.to_string())),
+                right(opt(l.ratio, ratio)),
+                right(opt(l.run_ratio_min, ratio)),
+                right(opt(l.run_ratio_max, ratio)),
+            ]);
+        }
+        self.push_table(out, &t);
+        self.criteria(out, &a.criteria);
+        let _ = writeln!(
+            out,
+            "{}Stage A decision: {}",
+            if self.markdown { "\n" } else { "" },
+            a.decision
+        );
+        for r in &a.reasons {
+            self.bullet(out, r);
+        }
+        for w in &a.warnings {
+            self.bullet(out, &format!("warning: {w}"));
+        }
+    }
+
+    fn mechanism(&self, out: &mut String, m: &MechanismReport) {
+        self.heading(out, "Mechanism GO checks");
+        let th = &m.thresholds;
+        let _ = writeln!(
+            out,
+            "thresholds: --mech-skip-min {} --mech-promote-min {} --mech-reset-factor {} --mech-separation-factor {}{}",
+            th.skip_min,
+            num(th.promote_min),
+            num(th.reset_factor),
+            num(th.separation_factor),
+            if self.markdown { "\n" } else { "" }
+        );
+        if !m.adaptive_present {
+            let _ = writeln!(
+                out,
+                "no adaptive counters in these runs (not a B77 stats build)"
+            );
+        }
+        let lanes = sorted(m.lanes.iter());
+        let mut header = vec!["counter".to_owned()];
+        header.extend(lanes.iter().map(|(n, _)| n.to_string()));
+        let mut t = self.table(header);
+        let row = |t: &mut Table, label: &str, f: &dyn Fn(&MechanismLane) -> String| {
+            let mut r = vec![Cell::new(label)];
+            r.extend(lanes.iter().map(|(_, l)| right(f(l))));
+            t.add_row(r);
+        };
+        row(&mut t, "malloc_calls", &|l| {
+            opt(l.malloc_calls, |v| v.to_string())
+        });
+        row(&mut t, "free_calls", &|l| {
+            opt(l.free_calls, |v| v.to_string())
+        });
+        for k in ADAPTIVE {
+            row(&mut t, k, &|l| {
+                opt(l.counters.get(k).copied().flatten(), |v| v.to_string())
+            });
+        }
+        row(&mut t, "hot_promote per malloc call", &|l| {
+            opt(l.promote_per_call, ratio)
+        });
+        row(&mut t, "hot_reset per M malloc calls", &|l| {
+            opt(l.reset_per_million, |x| format!("{x:.2}"))
+        });
+        row(&mut t, "skips per M calls", &|l| {
+            opt(l.skip_per_million, |x| format!("{x:.2}"))
+        });
+        self.push_table(out, &t);
+        self.criteria(out, &m.checks);
+        let _ = writeln!(
+            out,
+            "{}mechanism: {}",
+            if self.markdown { "\n" } else { "" },
+            m.status
+        );
+    }
+
+    fn gates(&self, out: &mut String, g: &GateReport) {
+        self.heading(out, &format!("A/B gates ({} mode)", g.mode));
+        let rules: Vec<String> = g
+            .rules
+            .iter()
+            .map(|r| format!("{} >= {}", r.lane, pct(r.min_change_pct / 100.0)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "thresholds: {}; RUNS={} per side; bootstrap {} resamples, seed {}, 95% CI{}",
+            rules.join(", "),
+            g.required_runs,
+            g.bootstrap,
+            g.seed,
+            if self.markdown { "\n" } else { "" }
+        );
+        let mut t = self.table(
+            [
+                "lane",
+                "base runs",
+                "var runs",
+                "base median",
+                "var median",
+                "change",
+                "gate",
+                "95% CI",
+                "A/A noise",
+                "status",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        for (name, l) in sorted(g.lanes.iter()) {
+            let mut status = l.status.to_string();
+            if l.within_noise {
+                status.push_str(" (within noise)");
+            }
+            t.add_row(vec![
+                Cell::new(name),
+                right(l.base_runs.to_string()),
+                right(l.var_runs.to_string()),
+                right(opt(l.base_median, |x| format!("{x:.2}"))),
+                right(opt(l.var_median, |x| format!("{x:.2}"))),
+                right(opt(l.change_pct, |x| pct(x / 100.0))),
+                right(pct(l.threshold_pct / 100.0)),
+                right(opt(l.ci_low_pct.zip(l.ci_high_pct), |(a, b)| {
+                    format!("[{}, {}]", pct(a / 100.0), pct(b / 100.0))
+                })),
+                right(opt(l.aa_noise_pct, |x| format!("{:.2}%", x))),
+                Cell::new(status),
+            ]);
+        }
+        self.push_table(out, &t);
+        let s = &g.stability;
+        let _ = writeln!(
+            out,
+            "{}stability (crash/assert/alloc-failed = 0): {} (unstable runs: base {}, var {}, A/A {})",
+            if self.markdown { "\n" } else { "" },
+            s.status,
+            s.base_unstable_runs,
+            s.var_unstable_runs,
+            s.aa_unstable_runs
+        );
+        for f in &s.failures {
+            self.bullet(out, &format!("{} [{}]: {}", f.location, f.lane, f.detail));
+        }
+        let _ = writeln!(out, "gates: {}", g.status);
+        for w in &g.warnings {
+            self.bullet(out, &format!("warning: {w}"));
+        }
+    }
+
+    fn verdict(&self, out: &mut String, v: &VerdictReport) {
+        self.heading(out, "Verdict");
+        let _ = writeln!(out, "verdict: {}", v.decision);
+        for r in &v.reasons {
+            self.bullet(out, &format!("NO-GO: {r}"));
+        }
+        for r in &v.undecided {
+            self.bullet(out, &format!("missing: {r}"));
+        }
+    }
+
+    fn runs(&self, out: &mut String, runs: &[Run]) {
+        for (i, r) in runs.iter().enumerate() {
+            self.heading(
+                out,
+                &format!(
+                    "run {} at {}: lane {} (from {}){}",
+                    i + 1,
+                    r.location,
+                    r.lane,
+                    serde_json::to_value(r.lane_source)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    r.variant
+                        .as_ref()
+                        .map(|v| format!(", variant {v}"))
+                        .unwrap_or_default()
+                ),
+            );
+            let mut t = self.table(vec!["key".into(), "value".into()]);
+            if let Some(a) = &r.bench_args {
+                let args: Vec<String> = a.to_argv().iter().map(|x| x.to_string()).collect();
+                t.add_row(vec![Cell::new("bench args"), Cell::new(args.join(" "))]);
+            }
+            if let Some(n) = r.run {
+                t.add_row(vec![Cell::new("run"), right(n.to_string())]);
+            }
+            for (k, v) in &r.build {
+                t.add_row(vec![Cell::new(format!("build {k}")), Cell::new(v)]);
+            }
+            for (k, v) in &r.counters {
+                t.add_row(vec![Cell::new(k), right(v.to_string())]);
+            }
+            if let Some(x) = &r.throughput {
+                t.add_row(vec![
+                    Cell::new("ops/s"),
+                    right(format!("{:.2}", x.ops_per_sec)),
+                ]);
+            }
+            for (k, v) in &r.effective_remote {
+                t.add_row(vec![
+                    Cell::new(format!("effective_remote {k}")),
+                    right(v.clone()),
+                ]);
+            }
+            if let Some(n) = r.alloc_failures {
+                t.add_row(vec![Cell::new("alloc failures"), right(n.to_string())]);
+            }
+            for c in r.instabilities() {
+                t.add_row(vec![
+                    Cell::new(format!("UNSTABLE {}", c.location)),
+                    Cell::new(c.detail),
+                ]);
+            }
+            self.push_table(out, &t);
+        }
+    }
+
+    fn diff(&self, out: &mut String, d: &DiffReport) {
+        for (lane, counters) in sorted(d.lanes.iter()) {
+            self.heading(out, &format!("diff {lane} (means per stats run)"));
+            let mut t = self.table(
+                ["counter", "A", "B", "B - A", "change"]
+                    .map(String::from)
+                    .to_vec(),
+            );
+            for (k, c) in counters {
+                t.add_row(vec![
+                    Cell::new(k),
+                    right(opt(c.a, |x| format!("{x:.2}"))),
+                    right(opt(c.b, |x| format!("{x:.2}"))),
+                    right(opt(c.delta, |x| format!("{x:+.2}"))),
+                    right(opt(c.change_pct, |x| pct(x / 100.0))),
+                ]);
+            }
+            self.push_table(out, &t);
+        }
+    }
+
+    fn bench(&self, out: &mut String, b: &BenchReport) {
+        self.heading(out, "Parse benchmark");
+        let _ = writeln!(
+            out,
+            "file {} ({:.1} MiB, {} runs): {:.3} s, {:.1} MB/s, peak RSS {}",
+            b.file,
+            b.bytes as f64 / (1024.0 * 1024.0),
+            b.runs,
+            b.seconds,
+            b.mb_per_s,
+            opt(b.peak_rss_kib, |k| format!("{:.1} MiB", k as f64 / 1024.0))
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Pools runs per lane while they stream by: memory grows with the number of
+//! lanes and counter names, plus 8 bytes of throughput per run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::InputError;
+use crate::keys::{self, KeyTable, N_TRACKED};
+use crate::model::{Instability, InstabilityKind, LaneSummary, Location, Run, Summary};
+use crate::parse::{self, LoadOptions, ParsedRun, Source};
+use crate::ratios;
+
+/// Stability failures kept per lane (the rest are only counted).
+const MAX_KEPT: usize = 50;
+
+#[derive(Default)]
+struct LaneAcc {
+    runs: u64,
+    stats_runs: u64,
+    variants: BTreeSet<String>,
+    sums: Vec<u128>,
+    present: Vec<u64>,
+    missing: [Option<Location>; N_TRACKED],
+    ratio_min: Option<f64>,
+    ratio_max: Option<f64>,
+    ops: Vec<f64>,
+    unstable_runs: u64,
+    instabilities: Vec<Instability>,
+    alloc_failures: u128,
+}
+
+/// Streaming aggregator behind [`Summary`].
+pub(crate) struct Aggregator {
+    variant: Option<String>,
+    lanes: Vec<(String, LaneAcc)>,
+    total_runs: u64,
+}
+
+impl Aggregator {
+    pub fn new(variant: Option<String>) -> Self {
+        Aggregator {
+            variant,
+            lanes: Vec::new(),
+            total_runs: 0,
+        }
+    }
+
+    fn lane(&mut self, name: &str) -> &mut LaneAcc {
+        let i = match self.lanes.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.lanes.push((name.to_owned(), LaneAcc::default()));
+                self.lanes.len() - 1
+            }
+        };
+        &mut self.lanes[i].1
+    }
+
+    /// Adds one run.
+    pub fn add(&mut self, run: &ParsedRun, file: &str, nkeys: usize) {
+        let variant = run.marker.as_ref().and_then(|m| m.variant.as_deref());
+        if let Some(want) = &self.variant {
+            if variant != Some(want.as_str()) {
+                return;
+            }
+        }
+        self.total_runs += 1;
+        let acc = self.lane(&run.lane);
+        acc.runs += 1;
+        if let Some(v) = variant {
+            if !acc.variants.contains(v) {
+                acc.variants.insert(v.to_owned());
+            }
+        }
+        if run.has_stats {
+            acc.stats_runs += 1;
+            if acc.sums.len() < nkeys {
+                acc.sums.resize(nkeys, 0);
+                acc.present.resize(nkeys, 0);
+            }
+            for &(id, v) in &run.counters {
+                acc.sums[id as usize] += v as u128;
+                acc.present[id as usize] += 1;
+            }
+            for (i, t) in run.tracked.iter().enumerate() {
+                if t.is_none() && acc.missing[i].is_none() {
+                    acc.missing[i] = Some(Location {
+                        file: file.to_owned(),
+                        line: run.start_line,
+                    });
+                }
+            }
+            let t = &run.tracked;
+            if let (Some(hit), Some(stale), Some(gated)) = (
+                t[keys::ID_STACK_HIT as usize],
+                t[keys::ID_STALE_REMOTE as usize],
+                t[keys::ID_POP_GATED_REMOTE as usize],
+            ) {
+                let r = ratios::stage_a_ratio(stale as u128 + gated as u128, hit as u128);
+                acc.ratio_min = Some(acc.ratio_min.map_or(r, |m| m.min(r)));
+                acc.ratio_max = Some(acc.ratio_max.map_or(r, |m| m.max(r)));
+            }
+        }
+        if let Some(t) = &run.throughput {
+            acc.ops.push(t.ops_per_sec);
+        }
+        acc.alloc_failures += run.alloc_failures.unwrap_or(0) as u128;
+        let unstable = !run.crash_lines.is_empty()
+            || run.throughput.is_none()
+            || run.alloc_failures.unwrap_or(0) > 0;
+        if unstable {
+            acc.unstable_runs += 1;
+            let loc = |line| Location {
+                file: file.to_owned(),
+                line,
+            };
+            let lane = run.lane.clone();
+            let mut push = |i: Instability| {
+                if acc.instabilities.len() < MAX_KEPT {
+                    acc.instabilities.push(i);
+                }
+            };
+            for (line, text) in &run.crash_lines {
+                push(Instability {
+                    location: loc(*line),
+                    lane: lane.clone(),
+                    kind: InstabilityKind::CrashMarker,
+                    detail: text.clone(),
+                });
+            }
+            if run.throughput.is_none() {
+                push(Instability {
+                    location: loc(run.start_line),
+                    lane: lane.clone(),
+                    kind: InstabilityKind::NoThroughput,
+                    detail: "run printed no throughput line (crash)".into(),
+                });
+            }
+            if let Some(n) = run.alloc_failures.filter(|&n| n > 0) {
+                push(Instability {
+                    location: loc(run.alloc_line.max(run.start_line)),
+                    lane,
+                    kind: InstabilityKind::AllocFailures,
+                    detail: format!("[ALLOC_FAILURES] count={n}"),
+                });
+            }
+        }
+    }
+
+    /// The pooled view, with counter names.
+    pub fn finish(self, keys: &KeyTable, inputs: Vec<String>, warnings: Vec<String>) -> Summary {
+        let mut lanes = BTreeMap::new();
+        for (name, acc) in self.lanes {
+            let mut s = LaneSummary {
+                runs: acc.runs,
+                stats_runs: acc.stats_runs,
+                variants: acc.variants.into_iter().collect(),
+                ratio_min: acc.ratio_min,
+                ratio_max: acc.ratio_max,
+                ops_per_sec: acc.ops,
+                unstable_runs: acc.unstable_runs,
+                instabilities: acc.instabilities,
+                alloc_failures: acc.alloc_failures,
+                ..LaneSummary::default()
+            };
+            for (id, (&sum, &n)) in acc.sums.iter().zip(&acc.present).enumerate() {
+                if n > 0 {
+                    let k = keys.name(id as u32).to_owned();
+                    s.counters.insert(k.clone(), sum);
+                    s.counter_runs.insert(k, n);
+                }
+            }
+            for (id, m) in acc.missing.into_iter().enumerate() {
+                if let Some(loc) = m {
+                    s.missing.insert(keys.name(id as u32).to_owned(), loc);
+                }
+            }
+            lanes.insert(name, s);
+        }
+        Summary {
+            inputs,
+            total_runs: self.total_runs,
+            lanes,
+            warnings,
+        }
+    }
+}
+
+/// Pools runs already in memory.
+pub fn summarize(runs: &[Run]) -> Summary {
+    let mut keys = KeyTable::new();
+    let mut agg = Aggregator::new(None);
+    let mut inputs: Vec<String> = Vec::new();
+    for r in runs {
+        if !inputs.contains(&r.location.file) {
+            inputs.push(r.location.file.clone());
+        }
+        let p = ParsedRun::from_run(r, &mut keys);
+        agg.add(&p, &r.location.file, keys.len());
+    }
+    agg.finish(&keys, inputs, Vec::new())
+}
+
+/// Streams `inputs` (files, directories, `-`) into a [`Summary`] without
+/// keeping the runs.
+pub fn summarize_inputs(inputs: &[String], opts: &LoadOptions) -> Result<Summary, InputError> {
+    let sources: Vec<Source> = parse::expand_inputs(inputs, opts)?;
+    let mut keys = KeyTable::new();
+    let mut warnings = Vec::new();
+    let mut agg = Aggregator::new(opts.variant.clone());
+    for src in &sources {
+        let n = parse::parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
+            agg.add(pr, &s.name, k.len());
+            Ok(())
+        })?;
+        tracing::info!("{}: {} runs", src.name, n);
+    }
+    if let Some(v) = &opts.variant {
+        if agg.total_runs == 0 {
+            warnings.push(format!("--variant {v}: no run carries this variant"));
+        }
+    }
+    let names = sources.iter().map(|s| s.name.clone()).collect();
+    Ok(agg.finish(&keys, names, warnings))
+}
+
+/// Counter deltas between two sets, as means per stats run, for every lane
+/// and counter seen in either set.
+pub fn diff(a: &Summary, b: &Summary) -> crate::model::DiffReport {
+    use crate::model::CounterDelta;
+    let mut lanes = BTreeMap::new();
+    let names: BTreeSet<&String> = a.lanes.keys().chain(b.lanes.keys()).collect();
+    for lane in names {
+        let (la, lb) = (a.lanes.get(lane), b.lanes.get(lane));
+        let keys: BTreeSet<&String> = la
+            .into_iter()
+            .chain(lb)
+            .flat_map(|l| l.counters.keys())
+            .collect();
+        let mean = |l: Option<&LaneSummary>, k: &str| {
+            let l = l?;
+            let n = *l.counter_runs.get(k)?;
+            Some(*l.counters.get(k)? as f64 / n as f64)
+        };
+        let mut m = BTreeMap::new();
+        for k in keys {
+            let (x, y) = (mean(la, k), mean(lb, k));
+            let delta = x.zip(y).map(|(x, y)| y - x);
+            m.insert(
+                k.clone(),
+                CounterDelta {
+                    a: x,
+                    b: y,
+                    delta,
+                    change_pct: x
+                        .zip(y)
+                        .and_then(|(x, y)| ratios::change(x, y))
+                        .map(|c| c * 100.0),
+                },
+            );
+        }
+        lanes.insert(lane.clone(), m);
+    }
+    crate::model::DiffReport {
+        a_inputs: a.inputs.clone(),
+        b_inputs: b.inputs.clone(),
+        lanes,
+    }
+}
