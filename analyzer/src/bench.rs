@@ -162,6 +162,14 @@ impl<W: Write> Write for CountingWriter<'_, W> {
     }
 }
 
+/// CPU time this thread has run, in seconds (`/proc/thread-self/schedstat`).
+/// Unlike wall time it does not count waiting for a shared core.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
 /// Peak resident set size (`VmHWM`) of this process in KiB, if readable.
 pub fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -189,9 +197,11 @@ pub fn run_bench(size_mib: u64, keep: Option<&Path>) -> Result<BenchReport, Inpu
     }
     let bytes = std::fs::metadata(&path).map_err(io_err)?.len();
     tracing::info!("generated {name}: {bytes} bytes");
+    let c0 = thread_cpu_seconds();
     let t0 = Instant::now();
     let result = crate::summarize_inputs(std::slice::from_ref(&name), &LoadOptions::default());
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu_seconds = c0.zip(thread_cpu_seconds()).map(|(a, b)| b - a);
     if keep.is_none() {
         let _ = std::fs::remove_file(&path);
     }
@@ -202,6 +212,8 @@ pub fn run_bench(size_mib: u64, keep: Option<&Path>) -> Result<BenchReport, Inpu
         runs: summary.total_runs,
         seconds,
         mb_per_s: bytes as f64 / 1e6 / seconds.max(1e-9),
+        cpu_seconds,
+        cpu_mb_per_s: cpu_seconds.map(|c| bytes as f64 / 1e6 / c.max(1e-9)),
         peak_rss_kib: peak_rss_kib(),
     })
 }

@@ -589,8 +589,12 @@ pub struct BenchReport {
     pub runs: u64,
     /// Wall time of the parse in seconds.
     pub seconds: f64,
-    /// Parse speed in MB/s (10^6 bytes per second).
+    /// Parse speed in MB/s (10^6 bytes per wall-clock second).
     pub mb_per_s: f64,
+    /// CPU time of the parsing thread in seconds, if readable.
+    pub cpu_seconds: Option<f64>,
+    /// Parse speed per CPU second of the parsing thread (one core).
+    pub cpu_mb_per_s: Option<f64>,
     /// Peak resident set (`VmHWM`) in KiB, if readable.
     pub peak_rss_kib: Option<u64>,
 }

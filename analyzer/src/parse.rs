@@ -294,6 +294,8 @@ struct Parser<'a> {
     stamp: Vec<u32>,
     first: Vec<(u64, u64)>,
     gen: u32,
+    /// Key id seen at each counter position of the previous run.
+    hint: Vec<u32>,
     cur: ParsedRun,
     line: u64,
     /// The current line is the last one and has no newline.
@@ -478,7 +480,16 @@ impl<'a> Parser<'a> {
             any = true;
             let (k, v) = self.kv(tok)?;
             let val = self.u64_of(k, v)?;
-            let id = match self.keys.get(k) {
+            // Dumps repeat the same keys in the same order, so the key at
+            // this position of the previous run is the likely one: one
+            // compare instead of a hash lookup.
+            let pos = self.cur.counters.len();
+            let hinted = self
+                .hint
+                .get(pos)
+                .copied()
+                .filter(|&h| self.keys.name(h).as_bytes() == k);
+            let id = match hinted.or_else(|| self.keys.get(k)) {
                 Some(id) => id,
                 None => {
                     let name = self.utf8(k)?.to_owned();
@@ -500,6 +511,11 @@ impl<'a> Parser<'a> {
             }
             self.stamp[i] = self.gen;
             self.first[i] = (val, self.line);
+            if pos < self.hint.len() {
+                self.hint[pos] = id;
+            } else {
+                self.hint.push(id);
+            }
             self.cur.counters.push((id, val));
             if i < N_TRACKED {
                 self.cur.tracked[i] = Some(val);
@@ -742,6 +758,7 @@ pub(crate) fn parse_reader<R: BufRead>(
         stamp: Vec::new(),
         first: Vec::new(),
         gen: 1,
+        hint: Vec::new(),
         cur: ParsedRun::default(),
         line: 0,
         cut: false,

@@ -448,12 +448,14 @@ impl TableReporter {
         self.heading(out, "Parse benchmark");
         let _ = writeln!(
             out,
-            "file {} ({:.1} MiB, {} runs): {:.3} s, {:.1} MB/s, peak RSS {}",
+            "file {} ({:.1} MiB, {} runs): wall {:.3} s = {:.1} MB/s; thread CPU {} = {} MB/s; peak RSS {}",
             b.file,
             b.bytes as f64 / (1024.0 * 1024.0),
             b.runs,
             b.seconds,
             b.mb_per_s,
+            opt(b.cpu_seconds, |c| format!("{c:.3} s")),
+            opt(b.cpu_mb_per_s, |c| format!("{c:.1}")),
             opt(b.peak_rss_kib, |k| format!("{:.1} MiB", k as f64 / 1024.0))
         );
     }
