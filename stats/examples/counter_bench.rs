@@ -5,7 +5,8 @@
 //!
 //! Each configuration performs `total` increments (default 16 Mi) split
 //! evenly over the threads, which start together on a barrier; the wall
-//! time from release to the last join is measured. Reported per
+//! time is from the first thread's start to the last thread's end, each
+//! thread stamping its own times. Reported per
 //! configuration, median over `runs` (default 7) rounds, each round running
 //! every variant once (interleaved):
 //! - `wall ns/inc` = wall time / total increments (inverse throughput);
@@ -103,27 +104,30 @@ fn worker(v: Variant, n: u64, rc: &RelaxedCounter, seed: u64) {
 fn run_once(v: Variant, threads: usize, total: u64) -> Duration {
     let per = total / threads as u64;
     let rc = Arc::new(RelaxedCounter::new(0));
-    let go = Arc::new(Barrier::new(threads + 1));
+    let go = Arc::new(Barrier::new(threads));
     let hs: Vec<_> = (0..threads)
         .map(|t| {
             let (go, rc) = (go.clone(), rc.clone());
             std::thread::spawn(move || {
                 go.wait();
+                // Each thread stamps its own start and end: a timer in the
+                // main thread could be descheduled right after the barrier
+                // (16 threads on 2 CPUs) and start the clock late.
+                let t0 = Instant::now();
                 worker(
                     v,
                     per,
                     &rc,
                     0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678_9ABC_DEF1),
                 );
+                (t0, Instant::now())
             })
         })
         .collect();
-    go.wait();
-    let t0 = Instant::now();
-    for h in hs {
-        h.join().unwrap();
-    }
-    let dt = t0.elapsed();
+    let spans: Vec<(Instant, Instant)> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    let dt = end - start;
     // Sanity: the counters are exact.
     match v {
         Variant::Sharded | Variant::ShardedHere => {
