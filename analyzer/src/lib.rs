@@ -42,7 +42,7 @@ pub use error::{InputError, UsageError};
 pub use gates::{gates_summary, mechanism_summary, stage_a_summary, verdict};
 pub use lanes::{lane_for_args, Lane, CROSS128_R90, GUARD_R0, LANES, MAIN_R0, MAIN_R50};
 pub use model::*;
-pub use parse::{load_runs, parse_str, LoadOptions};
+pub use parse::{load_runs, parse_bytes, parse_str, LoadOptions};
 pub use report::{render_json, render_markdown, render_text};
 pub use summary::{diff, summarize, summarize_inputs};
 

@@ -841,19 +841,24 @@ pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, Inpu
 /// Parses log text held in memory (tests, the lab runner). `name` is used in
 /// messages and for the file-name lane rule.
 pub fn parse_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
+    parse_bytes(name, text.as_bytes(), opts)
+}
+
+/// Like [`parse_str`] for raw bytes (which may be anything).
+pub fn parse_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
     let src = make_source(name.to_owned(), Some(PathBuf::from(name)), opts);
     let mut keys = KeyTable::new();
     let mut warnings = Vec::new();
     let mut runs = Vec::new();
-    parse_reader(
-        &src,
-        text.as_bytes(),
-        &mut keys,
-        &mut warnings,
-        &mut |pr, s, k| {
+    parse_reader(&src, bytes, &mut keys, &mut warnings, &mut |pr, s, k| {
+        let keep = match &opts.variant {
+            None => true,
+            Some(v) => pr.marker.as_ref().and_then(|m| m.variant.as_ref()) == Some(v),
+        };
+        if keep {
             runs.push(pr.to_run(&s.name, k));
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     Ok(runs)
 }

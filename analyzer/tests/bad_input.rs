@@ -26,15 +26,22 @@ fn err_bytes(bytes: &[u8]) -> String {
 
 #[test]
 fn truncated_lines() {
-    let e = err(&format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls=12 malloc_tls_\n"));
+    let e = err(&format!(
+        "{ARGS}[HZ4_MID_STATS_B1] malloc_calls=12 malloc_tls_\n"
+    ));
     assert!(e.starts_with("bad.log:2: truncated line"), "{e}");
     assert!(e.contains("malloc_tls_"), "{e}");
     let e = err("[BENCH_ARGS] threads=16 iters=\n");
     assert!(e.starts_with("bad.log:1: truncated line"), "{e}");
     let e = err("[BENCH_ARGS] threads=16 iters=1200000 ws=400 min=16\n");
     assert!(e.contains("lacks `max=`"), "{e}");
-    let e = err(&format!("{ARGS}bench_random_mixed_mt_remote: threads=16 ops=1 time=1.0\n"));
-    assert!(e.starts_with("bad.log:2: truncated line: throughput line lacks `ops/s=`"), "{e}");
+    let e = err(&format!(
+        "{ARGS}bench_random_mixed_mt_remote: threads=16 ops=1 time=1.0\n"
+    ));
+    assert!(
+        e.starts_with("bad.log:2: truncated line: throughput line lacks `ops/s=`"),
+        "{e}"
+    );
     let e = err(&format!("{ARGS}[ALLOC_FAILURES]\n"));
     assert!(e.contains("lacks `count=`"), "{e}");
     let e = err(&format!("{ARGS}[HZ4_MID_STATS_B1]\n"));
@@ -43,7 +50,10 @@ fn truncated_lines() {
     assert!(e.contains("lacks `name=`"), "{e}");
     // Cut at the end of the file, without a newline.
     let e = err(&format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls="));
-    assert!(e.contains("bad.log:2:") && e.contains("file cut short"), "{e}");
+    assert!(
+        e.contains("bad.log:2:") && e.contains("file cut short"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -56,7 +66,10 @@ fn non_numeric_values() {
         );
     }
     let e = err(&format!("{ARGS}bench_random_mixed_mt_remote: ops/s=fast\n"));
-    assert!(e.starts_with("bad.log:2: `ops/s=fast`: not a non-negative number"), "{e}");
+    assert!(
+        e.starts_with("bad.log:2: `ops/s=fast`: not a non-negative number"),
+        "{e}"
+    );
     let e = err(&format!("{ARGS}bench_random_mixed_mt_remote: ops/s=inf\n"));
     assert!(e.contains("not a non-negative number"), "{e}");
     let e = err("[BENCH_ARGS] threads=a iters=1 ws=1 min=1 max=1 remote_pct=1 ring_slots=1\n");
@@ -68,7 +81,9 @@ fn overflowing_values() {
     let max = format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls=18446744073709551615\n{TPUT}");
     let runs = parse_str("ok.log", &max, &LoadOptions::default()).unwrap();
     assert_eq!(runs[0].counters["malloc_calls"], u64::MAX);
-    let e = err(&format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls=18446744073709551616\n"));
+    let e = err(&format!(
+        "{ARGS}[HZ4_MID_STATS_B1] malloc_calls=18446744073709551616\n"
+    ));
     assert_eq!(
         e,
         "bad.log:2: `malloc_calls=18446744073709551616`: value overflows u64"
@@ -89,10 +104,19 @@ fn duplicated_keys() {
     assert!(parse_str("ok.log", &ok, &LoadOptions::default()).is_ok());
     // The same key in the next run is a new dump.
     let two = format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls=1\n{TPUT}{ARGS}[HZ4_MID_STATS_B1] malloc_calls=2\n{TPUT}");
-    assert_eq!(parse_str("ok.log", &two, &LoadOptions::default()).unwrap().len(), 2);
-    let e = err(&format!("{ARGS}{TPUT}bench_random_mixed_mt_remote: ops/s=6.5\n"));
+    assert_eq!(
+        parse_str("ok.log", &two, &LoadOptions::default())
+            .unwrap()
+            .len(),
+        2
+    );
+    let e = err(&format!(
+        "{ARGS}{TPUT}bench_random_mixed_mt_remote: ops/s=6.5\n"
+    ));
     assert!(e.contains("duplicated key `ops/s`"), "{e}");
-    let e = err(&format!("{ARGS}{TPUT}[ALLOC_FAILURES] count=0\n[ALLOC_FAILURES] count=3\n"));
+    let e = err(&format!(
+        "{ARGS}{TPUT}[ALLOC_FAILURES] count=0\n[ALLOC_FAILURES] count=3\n"
+    ));
     assert!(e.contains("duplicated key `count`"), "{e}");
 }
 
@@ -130,7 +154,10 @@ fn binary_files() {
     // Invalid UTF-8 inside a recognised line.
     let mut b = ARGS.as_bytes().to_vec();
     b.extend_from_slice(b"[HZ4_MID_STATS_B1] \xff\xfe=1\n");
-    assert_eq!(err_bytes(&b), "bad.log:2: recognised line is not valid UTF-8");
+    assert_eq!(
+        err_bytes(&b),
+        "bad.log:2: recognised line is not valid UTF-8"
+    );
     // ... but in an unrelated line it is ignored.
     let mut b = ARGS.as_bytes().to_vec();
     b.extend_from_slice(b"noise \xff\xfe\n");
@@ -165,7 +192,10 @@ fn unknown_lane_names_file_and_line() {
 #[test]
 fn missing_paths_and_empty_dirs() {
     let e = load_runs(&["/nonexistent/x.log".into()], &LoadOptions::default()).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/x.log: cannot read"), "{e}");
+    assert!(
+        e.to_string().starts_with("/nonexistent/x.log: cannot read"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "notes.txt", "hello");
     let d = dir.path().display().to_string();
@@ -176,7 +206,9 @@ fn missing_paths_and_empty_dirs() {
 #[test]
 fn bad_lane_flag() {
     let e = LoadOptions::parse_lane_flag("main_r0").unwrap_err();
-    assert!(e.to_string().starts_with("--lane: `main_r0` is not NAME=PATH"));
+    assert!(e
+        .to_string()
+        .starts_with("--lane: `main_r0` is not NAME=PATH"));
 }
 
 /// The binary: exit 2, one line on stderr naming file:line, nothing on
@@ -185,8 +217,16 @@ fn bad_lane_flag() {
 fn binary_exit_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("trunc.log", format!("{ARGS}[HZ4_MID_STATS_B1] a").into_bytes(), ":2: truncated"),
-        ("nan.log", format!("{ARGS}[HZ4_MID_STATS_B1] a=b\n").into_bytes(), ":2: `a=b`"),
+        (
+            "trunc.log",
+            format!("{ARGS}[HZ4_MID_STATS_B1] a").into_bytes(),
+            ":2: truncated",
+        ),
+        (
+            "nan.log",
+            format!("{ARGS}[HZ4_MID_STATS_B1] a=b\n").into_bytes(),
+            ":2: `a=b`",
+        ),
         (
             "big.log",
             format!("{ARGS}[HZ4_MID_STATS_B1] a=99999999999999999999\n").into_bytes(),
@@ -207,7 +247,10 @@ fn binary_exit_status_2() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
-        assert!(stderr.contains(&format!("{name}{want}")), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}{want}")),
+            "{name}: {stderr}"
+        );
         assert!(out.stdout.is_empty(), "{name}");
         assert!(!stderr.contains("panicked"), "{name}");
     }
@@ -217,7 +260,10 @@ fn binary_exit_status_2() {
 fn binary_usage_errors_exit_2() {
     bin().args(["--lane", "nonsense", "x.log"]).assert().code(2);
     bin().args(["gates", "--var", "x.log"]).assert().code(2);
-    bin().args(["report", "--stage-a-separation", "0", "x.log"]).assert().code(2);
+    bin()
+        .args(["report", "--stage-a-separation", "0", "x.log"])
+        .assert()
+        .code(2);
     bin().args(["bench", "--size-mib", "0"]).assert().code(2);
     bin().arg("/nonexistent.log").assert().code(2);
 }

@@ -86,7 +86,10 @@ fn stage_a_undecided_exits_3() {
 #[test]
 fn stage_a_flags_change_the_decision() {
     // With the bar at 0.10, main_r50's 0.1162 clears it: PROCEED.
-    let (text, code) = run_in(&fixtures(), &["stage-a", "--stage-a-min-ratio", "0.10", "hz4c"]);
+    let (text, code) = run_in(
+        &fixtures(),
+        &["stage-a", "--stage-a-min-ratio", "0.10", "hz4c"],
+    );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("--stage-a-min-ratio 0.1 "));
     assert!(text.contains("Stage A decision: PROCEED"));
@@ -116,18 +119,25 @@ fn stdin_input() {
 #[test]
 fn gates_golden_and_exit_codes() {
     let d = ab_dir(0.04, 7);
-    let (text, code) = run_in(d.path(), &["gates", "--base", "base.log", "--var", "var.log"]);
+    let (text, code) = run_in(
+        d.path(),
+        &["gates", "--base", "base.log", "--var", "var.log"],
+    );
     assert_eq!(code, 0, "{text}");
     golden("gates_screen.txt", &text);
     let (json, _) = run_in(
         d.path(),
-        &["gates", "--json", "--base", "base.log", "--var", "var.log", "--aa", "base.log"],
+        &[
+            "gates", "--json", "--base", "base.log", "--var", "var.log", "--aa", "base.log",
+        ],
     );
     golden("gates_screen.json", &json);
     // Replay wants +6 % on main_r0: +4 % fails.
     let (text, code) = run_in(
         d.path(),
-        &["gates", "--mode", "replay", "--base", "base.log", "--var", "var.log"],
+        &[
+            "gates", "--mode", "replay", "--base", "base.log", "--var", "var.log",
+        ],
     );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("RUNS=21"));
@@ -135,7 +145,14 @@ fn gates_golden_and_exit_codes() {
     let (_, code) = run_in(
         d.path(),
         &[
-            "gates", "--mode", "replay", "--replay-main-r0", "4", "--base", "base.log", "--var",
+            "gates",
+            "--mode",
+            "replay",
+            "--replay-main-r0",
+            "4",
+            "--base",
+            "base.log",
+            "--var",
             "var.log",
         ],
     );
@@ -144,7 +161,13 @@ fn gates_golden_and_exit_codes() {
     // would win over missing lanes: exit 1.)
     let (_, code) = run_in(
         &fixtures(),
-        &["gates", "--base", "hz4c/main_r0_run1_hz4c.log", "--var", "hz4c/main_r50_run1_hz4c.log"],
+        &[
+            "gates",
+            "--base",
+            "hz4c/main_r0_run1_hz4c.log",
+            "--var",
+            "hz4c/main_r50_run1_hz4c.log",
+        ],
     );
     assert_eq!(code, 3);
 }
@@ -153,7 +176,14 @@ fn gates_golden_and_exit_codes() {
 fn verdict_golden_and_archive() {
     let d = ab_dir(0.07, 21);
     let args = [
-        "verdict", "--base", "base.log", "--var", "var.log", "--mech", "stats.log", "--archive",
+        "verdict",
+        "--base",
+        "base.log",
+        "--var",
+        "var.log",
+        "--mech",
+        "stats.log",
+        "--archive",
         "note",
     ];
     let (text, code) = run_in(d.path(), &args);
@@ -181,7 +211,11 @@ fn mechanism_and_diff() {
     assert_eq!(code, 3, "no adaptive counters: undecided");
     let (text, code) = run_in(
         &fixtures(),
-        &["diff", "hz4c/main_r0_run1_hz4c.log", "hz4c/main_r0_run1_hz4c.log"],
+        &[
+            "diff",
+            "hz4c/main_r0_run1_hz4c.log",
+            "hz4c/main_r0_run1_hz4c.log",
+        ],
     );
     assert_eq!(code, 0);
     assert!(text.contains("| malloc_calls "));
@@ -211,7 +245,10 @@ fn variant_filter() {
         .concat(),
     )
     .unwrap();
-    let (json, _) = run_in(d.path(), &["stage-a", "--json", "--variant", "b77", "both.log"]);
+    let (json, _) = run_in(
+        d.path(),
+        &["stage-a", "--json", "--variant", "b77", "both.log"],
+    );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["stage_a"]["lanes"]["main_r0"]["runs"], 2);
 }
@@ -231,7 +268,11 @@ fn tracing_verbosity() {
         .output()
         .unwrap();
     assert!(!out.stderr.is_empty());
-    let out = bin().current_dir(fixtures()).args(["stage-a", "hz4c"]).output().unwrap();
+    let out = bin()
+        .current_dir(fixtures())
+        .args(["stage-a", "hz4c"])
+        .output()
+        .unwrap();
     assert!(out.stderr.is_empty());
 }
 

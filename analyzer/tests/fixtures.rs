@@ -45,11 +45,18 @@ fn stage_a_equals_hand_computation() {
         assert_eq!(r.lanes[l].runs, 1);
         assert_eq!(r.lanes[l].run_ratio_min, r.lanes[l].ratio);
         assert_eq!(r.lanes[l].run_ratio_max, r.lanes[l].ratio);
-        assert!(r.lanes[l].missing.is_empty(), "{l}: {:?}", r.lanes[l].missing);
+        assert!(
+            r.lanes[l].missing.is_empty(),
+            "{l}: {:?}",
+            r.lanes[l].missing
+        );
     }
     // The required counters are shown as read: main_r50's lock_enter.
     assert_eq!(r.lanes["main_r50"].counters["lock_enter"], Some(682742));
-    assert_eq!(r.lanes["cross128_r90"].counters["free_owner_remote"], Some(380980));
+    assert_eq!(
+        r.lanes["cross128_r90"].counters["free_owner_remote"],
+        Some(380980)
+    );
 }
 
 #[test]

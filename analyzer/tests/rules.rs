@@ -67,7 +67,10 @@ fn custom_thresholds_apply() {
         ..StageAOptions::default()
     };
     assert_eq!(stage_a(&r, &o).decision, StageADecision::Proceed);
-    assert_eq!(stage_a(&r, &StageAOptions::default()).decision, StageADecision::Stop);
+    assert_eq!(
+        stage_a(&r, &StageAOptions::default()).decision,
+        StageADecision::Stop
+    );
 }
 
 #[test]
@@ -102,7 +105,10 @@ fn missing_lane_is_undecided() {
     ]);
     let a = stage_a(&r, &StageAOptions::default());
     assert_eq!(a.decision, StageADecision::Undecided);
-    assert!(a.reasons.iter().any(|x| x.contains("cross128_r90: lane missing")));
+    assert!(a
+        .reasons
+        .iter()
+        .any(|x| x.contains("cross128_r90: lane missing")));
 }
 
 #[test]
@@ -117,7 +123,10 @@ fn missing_b58_line_is_undecided_not_zero() {
     let a = stage_a(&r, &StageAOptions::default());
     assert_eq!(a.decision, StageADecision::Undecided);
     let why = a.reasons.join(" ");
-    assert!(why.contains("malloc_owner_local_stack_pop_gated_remote"), "{why}");
+    assert!(
+        why.contains("malloc_owner_local_stack_pop_gated_remote"),
+        "{why}"
+    );
     // Names the run lacking it: the second run, starting at line 7 (the
     // first run has 6 lines).
     assert!(why.contains("synthetic.log:7"), "{why}");
@@ -163,8 +172,14 @@ fn mech_for(skip: [u64; 3], promote: u64, reset: [u64; 3]) -> MechanismReport {
 
 #[test]
 fn skip_nonzero_threshold() {
-    assert_eq!(check(&mech_for([0, 1, 1], 0, [0; 3]), "skip_nonzero"), Status::Pass);
-    assert_eq!(check(&mech_for([0, 1, 0], 0, [0; 3]), "skip_nonzero"), Status::Fail);
+    assert_eq!(
+        check(&mech_for([0, 1, 1], 0, [0; 3]), "skip_nonzero"),
+        Status::Pass
+    );
+    assert_eq!(
+        check(&mech_for([0, 1, 0], 0, [0; 3]), "skip_nonzero"),
+        Status::Fail
+    );
     let specs = [
         Spec::new("main_r50").adaptive(10, 2, 0, 0),
         Spec::new("cross128_r90").adaptive(10, 1, 0, 0),
@@ -183,20 +198,44 @@ fn skip_nonzero_threshold() {
 #[test]
 fn hot_promote_threshold() {
     // 500000 / 1e6 = 0.5 at threshold.
-    assert_eq!(check(&mech_for([0; 3], 500_000, [0; 3]), "hot_promote_high"), Status::Pass);
-    assert_eq!(check(&mech_for([0; 3], 499_999, [0; 3]), "hot_promote_high"), Status::Fail);
-    assert_eq!(check(&mech_for([0; 3], 500_001, [0; 3]), "hot_promote_high"), Status::Pass);
+    assert_eq!(
+        check(&mech_for([0; 3], 500_000, [0; 3]), "hot_promote_high"),
+        Status::Pass
+    );
+    assert_eq!(
+        check(&mech_for([0; 3], 499_999, [0; 3]), "hot_promote_high"),
+        Status::Fail
+    );
+    assert_eq!(
+        check(&mech_for([0; 3], 500_001, [0; 3]), "hot_promote_high"),
+        Status::Pass
+    );
 }
 
 #[test]
 fn hot_reset_threshold() {
     // main_r0 10 per million; remote lanes need >= 2 x 10 = 20.
-    assert_eq!(check(&mech_for([0; 3], 0, [10, 20, 20]), "hot_reset_higher"), Status::Pass);
-    assert_eq!(check(&mech_for([0; 3], 0, [10, 19, 30]), "hot_reset_higher"), Status::Fail);
-    assert_eq!(check(&mech_for([0; 3], 0, [10, 21, 21]), "hot_reset_higher"), Status::Pass);
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [10, 20, 20]), "hot_reset_higher"),
+        Status::Pass
+    );
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [10, 19, 30]), "hot_reset_higher"),
+        Status::Fail
+    );
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [10, 21, 21]), "hot_reset_higher"),
+        Status::Pass
+    );
     // All zero: 0 >= 2 x 0, but the rate must also be > 0.
-    assert_eq!(check(&mech_for([0; 3], 0, [0, 0, 0]), "hot_reset_higher"), Status::Fail);
-    assert_eq!(check(&mech_for([0; 3], 0, [0, 1, 1]), "hot_reset_higher"), Status::Pass);
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [0, 0, 0]), "hot_reset_higher"),
+        Status::Fail
+    );
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [0, 1, 1]), "hot_reset_higher"),
+        Status::Pass
+    );
 }
 
 #[test]
@@ -207,27 +246,42 @@ fn lane_separation_threshold() {
     assert_eq!(check(&m, "lane_separation"), Status::Fail);
     // Skip spread 1.49 -> still similar.
     assert_eq!(
-        check(&mech_for([100, 149, 120], 0, [100, 100, 100]), "lane_separation"),
+        check(
+            &mech_for([100, 149, 120], 0, [100, 100, 100]),
+            "lane_separation"
+        ),
         Status::Fail
     );
     // Skip spread 1.51 -> separated.
     assert_eq!(
-        check(&mech_for([100, 151, 120], 0, [100, 100, 100]), "lane_separation"),
+        check(
+            &mech_for([100, 151, 120], 0, [100, 100, 100]),
+            "lane_separation"
+        ),
         Status::Pass
     );
     // Reset spread alone can separate; a zero rate beside a positive one is
     // unbounded.
     assert_eq!(
-        check(&mech_for([100, 100, 100], 0, [0, 50, 50]), "lane_separation"),
+        check(
+            &mech_for([100, 100, 100], 0, [0, 50, 50]),
+            "lane_separation"
+        ),
         Status::Pass
     );
     // All zero: identical profiles.
-    assert_eq!(check(&mech_for([0; 3], 0, [0; 3]), "lane_separation"), Status::Fail);
+    assert_eq!(
+        check(&mech_for([0; 3], 0, [0; 3]), "lane_separation"),
+        Status::Fail
+    );
 }
 
 #[test]
 fn mechanism_undecided_without_counters() {
-    let m = mech(&[Spec::new("main_r0"), Spec::new("main_r50")], &Default::default());
+    let m = mech(
+        &[Spec::new("main_r0"), Spec::new("main_r50")],
+        &Default::default(),
+    );
     assert!(!m.adaptive_present);
     assert!(m.checks.iter().all(|c| c.status == Status::Undecided));
 }
@@ -304,8 +358,16 @@ fn change_is_ratio_of_medians() {
 
 #[test]
 fn bootstrap_ci_and_noise() {
-    let b = tputs("main_r0", &[95.0, 100.0, 105.0, 98.0, 102.0, 97.0, 103.0], "base");
-    let v = tputs("main_r0", &[96.0, 101.0, 106.0, 99.0, 103.0, 98.0, 104.0], "var");
+    let b = tputs(
+        "main_r0",
+        &[95.0, 100.0, 105.0, 98.0, 102.0, 97.0, 103.0],
+        "base",
+    );
+    let v = tputs(
+        "main_r0",
+        &[96.0, 101.0, 106.0, 99.0, 103.0, 98.0, 104.0],
+        "var",
+    );
     let g = gates(&b, &v, None, &GateOptions::default());
     let l = &g.lanes["main_r0"];
     let (lo, hi) = (l.ci_low_pct.unwrap(), l.ci_high_pct.unwrap());
@@ -317,7 +379,10 @@ fn bootstrap_ci_and_noise() {
     assert_eq!(again.lanes["main_r0"].ci_low_pct, Some(lo));
     // Constant sets: the interval is a point, never "within noise".
     let g = gate([99.0, 103.0, 101.0, 101.0], Mode::Screen);
-    assert_eq!(g.lanes["main_r0"].ci_low_pct, g.lanes["main_r0"].ci_high_pct);
+    assert_eq!(
+        g.lanes["main_r0"].ci_low_pct,
+        g.lanes["main_r0"].ci_high_pct
+    );
     assert!(!g.lanes["main_r0"].within_noise);
 }
 
@@ -363,7 +428,10 @@ fn stability() {
         assert_eq!(g.stability.status, Status::Fail, "{line}");
         assert_eq!(g.status, Status::Fail, "{line}");
         assert_eq!(g.stability.base_unstable_runs, 1);
-        assert!(g.stability.failures[0].location.to_string().starts_with("crash.log:"));
+        assert!(g.stability.failures[0]
+            .location
+            .to_string()
+            .starts_with("crash.log:"));
     }
     // Non-zero allocation failures.
     let mut s = Spec::new("main_r0");
@@ -377,12 +445,23 @@ fn stability() {
     // A run without a throughput line is a crash.
     let text = "[BENCH_ARGS] threads=16 iters=1 ws=400 min=16 max=32768 remote_pct=0 ring_slots=65536\n[HZ4_MID_STATS_B1] malloc_calls=1\n";
     let crashed = parse_str("nothru.log", text, &LoadOptions::default()).unwrap();
-    assert_eq!(crashed[0].instabilities()[0].kind, InstabilityKind::NoThroughput);
+    assert_eq!(
+        crashed[0].instabilities()[0].kind,
+        InstabilityKind::NoThroughput
+    );
 }
 
 fn verdict_for(var: [f64; 4], skip: [u64; 3], mode: Mode) -> VerdictReport {
     let (b, v) = all_lanes(100.0, var, 21);
-    let g = gates(&b, &v, None, &GateOptions { mode, ..Default::default() });
+    let g = gates(
+        &b,
+        &v,
+        None,
+        &GateOptions {
+            mode,
+            ..Default::default()
+        },
+    );
     let c = 1_000_000;
     let m = mechanism(
         &runs(&[
@@ -402,10 +481,20 @@ fn verdict_go_and_no_go() {
     // guard_r0 at -1.5 %: a replay gate failure and the guard NO-GO item.
     let nogo = verdict_for([98.5, 107.0, 102.0, 102.0], [10, 5000, 9000], Mode::Replay);
     assert_eq!(nogo.decision, VerdictDecision::NoGo);
-    assert!(nogo.reasons.iter().any(|r| r.starts_with("Any replay gate failure: guard_r0")));
-    assert!(nogo.reasons.iter().any(|r| r.starts_with("Significant guard_r0 regression")));
+    assert!(nogo
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("Any replay gate failure: guard_r0")));
+    assert!(nogo
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("Significant guard_r0 regression")));
     // Similar skip profiles but resets still separate: separation holds.
-    let sep = verdict_for([99.5, 107.0, 102.0, 102.0], [5000, 5000, 5000], Mode::Replay);
+    let sep = verdict_for(
+        [99.5, 107.0, 102.0, 102.0],
+        [5000, 5000, 5000],
+        Mode::Replay,
+    );
     assert_eq!(sep.decision, VerdictDecision::Go);
     // Screen mode cannot give a verdict.
     let scr = verdict_for([99.5, 107.0, 102.0, 102.0], [10, 5000, 9000], Mode::Screen);
@@ -427,6 +516,9 @@ fn verdict_lists_lane_separation() {
     );
     let v = verdict(&g, &m);
     assert_eq!(v.decision, VerdictDecision::NoGo);
-    assert!(v.reasons.iter().any(|r| r.contains("no lane separation")), "{v:#?}");
+    assert!(
+        v.reasons.iter().any(|r| r.contains("no lane separation")),
+        "{v:#?}"
+    );
     assert!(v.reasons.iter().any(|r| r.contains("hot_reset_higher")));
 }

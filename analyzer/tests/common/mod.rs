@@ -122,7 +122,12 @@ impl Spec {
     pub fn text(&self) -> String {
         let mut s = String::new();
         if let Some((variant, run)) = self.marker {
-            writeln!(s, "[HZ_LANE] name={} variant={variant} run={run}", self.lane).unwrap();
+            writeln!(
+                s,
+                "[HZ_LANE] name={} variant={variant} run={run}",
+                self.lane
+            )
+            .unwrap();
             writeln!(s, "[HZ4_BUILD] HZ4_MID_STATS_B1=1 note").unwrap();
         }
         let a = lane_by_name(self.lane).unwrap().args;
