@@ -286,3 +286,116 @@ pub fn parse_defs(defs: &str) -> Result<KnobSet, Vec<String>> {
         Err(errs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 \
+        -DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=8 -DHZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE=1";
+
+    fn err_of(defs: &str) -> String {
+        parse_defs(defs).expect_err("should be rejected").join("\n")
+    }
+
+    #[test]
+    fn empty_string_gives_defaults() {
+        let s = parse_defs("").unwrap();
+        for (k, v) in KNOBS.iter().zip(&s.values) {
+            assert_eq!(k.default, *v, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn work_order_strings_parse() {
+        let s = parse_defs(BASE).unwrap();
+        assert_eq!(s.get("HZ4_MID_OWNER_LOCAL_STACK_SLOTS"), 8);
+        let var = format!(
+            "{BASE} -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1 \
+             -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT=3 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_COOLDOWN=64 \
+             -DHZ4_MID_STATS_B1=1 -DHZ4_MID_LOCK_TIME_STATS=1 -DHZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT=7"
+        );
+        let s = parse_defs(&var).unwrap();
+        assert_eq!(s.get("HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX"), 1);
+        assert_eq!(s.get("HZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT"), 7);
+        assert!(s
+            .build_line()
+            .starts_with("[HZ4_BUILD] HZ4_MID_OWNER_REMOTE_QUEUE_BOX=1 "));
+        assert!(s
+            .build_line()
+            .contains(" HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_COOLDOWN=64"));
+    }
+
+    #[test]
+    fn bare_name_means_one_and_hex_is_accepted() {
+        let s = parse_defs("-DHZ4_MID_STATS_B1 -DHZ4_MID_LOCK_SHARDS=0x20").unwrap();
+        assert_eq!(s.get("HZ4_MID_STATS_B1"), 1);
+        assert_eq!(s.get("HZ4_MID_LOCK_SHARDS"), 32);
+    }
+
+    #[test]
+    fn malformed_strings_are_rejected_with_the_token() {
+        assert!(err_of("HZ4_MID_STATS_B1=1").contains("'HZ4_MID_STATS_B1=1' is not of the form"));
+        assert!(err_of("-DHZ4_NOPE=1").contains("unknown knob 'HZ4_NOPE'"));
+        assert!(err_of("-DHZ4_MID_LOCK_SHARDS=abc").contains("HZ4_MID_LOCK_SHARDS: 'abc' is not"));
+        assert!(err_of("-DHZ4_MID_LOCK_SHARDS=-4").contains("is not a non-negative integer"));
+        assert!(err_of("-DHZ4_MID_LOCK_SHARDS=").contains("is not a non-negative integer"));
+        assert!(
+            err_of("-DHZ4_MID_LOCK_SHARDS=99999999999999999999999").contains("not a non-negative")
+        );
+        assert!(err_of("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=0").contains("given twice"));
+        // The same value twice is harmless.
+        assert!(parse_defs("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=1").is_ok());
+    }
+
+    #[test]
+    fn ranges_and_powers_of_two_are_enforced() {
+        assert!(err_of("-DHZ4_MID_LOCK_SHARDS=12")
+            .contains("HZ4_MID_LOCK_SHARDS = 12 must be a power of two"));
+        assert!(err_of("-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=3").contains("out of range 4..=255"));
+        assert!(err_of("-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=256").contains("out of range 4..=255"));
+        assert!(parse_defs("-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=4").is_ok());
+        assert!(parse_defs("-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=255").is_ok());
+        assert!(err_of("-DHZ4_MID_STATS_B1=2").contains("out of range 0..=1"));
+    }
+
+    #[test]
+    fn work_order_guards() {
+        // B77 requires B57 and the remote queue box.
+        assert!(
+            err_of("-DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1").contains(
+                "HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX requires HZ4_MID_OWNER_LOCAL_STACK_BOX=1"
+            )
+        );
+        let e = err_of(
+            "-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=0 -DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1",
+        );
+        assert!(e.contains(
+            "HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX requires HZ4_MID_OWNER_REMOTE_QUEUE_BOX=1"
+        ));
+        assert!(
+            e.contains("HZ4_MID_OWNER_LOCAL_STACK_BOX requires HZ4_MID_OWNER_REMOTE_QUEUE_BOX=1")
+        );
+        // PROBE_SHIFT <= 7, COOLDOWN in 1..=255.
+        assert!(err_of(&format!(
+            "{BASE} -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT=8"
+        ))
+        .contains("HZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT = 8 is out of range 0..=7"));
+        assert!(err_of("-DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_COOLDOWN=0")
+            .contains("out of range 1..=255"));
+        // B58 requires B57; lock stats require B1.
+        assert!(
+            err_of("-DHZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE=1").contains(
+                "HZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE requires HZ4_MID_OWNER_LOCAL_STACK_BOX=1"
+            )
+        );
+        assert!(err_of("-DHZ4_MID_LOCK_TIME_STATS=1")
+            .contains("HZ4_MID_LOCK_TIME_STATS requires HZ4_MID_STATS_B1=1"));
+    }
+
+    #[test]
+    fn every_error_is_reported_not_just_the_first() {
+        let errs = parse_defs("-DHZ4_A=1 -DHZ4_B=2").unwrap_err();
+        assert_eq!(errs.len(), 2);
+    }
+}

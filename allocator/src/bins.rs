@@ -135,7 +135,7 @@ pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
                 break;
             }
             steps += 1;
-            if (*p).remote_count.load(Ordering::Relaxed) > 0 {
+            if crate::page::remote_pending(p) {
                 let n = page::drain_remote(p);
                 if mid {
                     count!(h, inlock_remote_drain_calls);

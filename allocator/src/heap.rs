@@ -73,8 +73,7 @@ pub static EMPTY_PAGE: EmptyPage = EmptyPage(UnsafeCell::new(Page {
     in_bin: 0,
     span_pages: 0,
     owner: core::sync::atomic::AtomicUsize::new(crate::page::UNOWNED),
-    remote_head: core::sync::atomic::AtomicPtr::new(null_mut()),
-    remote_count: core::sync::atomic::AtomicU32::new(0),
+    remote: core::sync::atomic::AtomicUsize::new(0),
 }));
 
 #[inline(always)]

@@ -78,7 +78,10 @@ pub unsafe fn alloc(h: *mut Heap, size: usize) -> *mut u8 {
             return null_mut();
         }
         format_span(first, k);
-        page::page_start(first)
+        let b = page::page_start(first);
+        // The run may hold an old free mark from an earlier life as a span.
+        (*(b as *mut Block)).guard = 0;
+        b
     }
 }
 

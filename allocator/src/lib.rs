@@ -17,6 +17,7 @@
 pub mod api;
 mod bins;
 pub mod config;
+pub mod debug;
 mod fatal;
 #[cfg(feature = "c-abi")]
 pub mod ffi;

@@ -60,12 +60,3 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
     debug_assert_eq!(aligned & SEG_MASK, 0);
     aligned as *mut u8
 }
-
-/// Tell the kernel the pages may be dropped (contents become zero on next touch).
-///
-/// # Safety
-/// The range must be ours and hold nothing anyone still needs.
-pub unsafe fn decommit(p: *mut u8, len: usize) {
-    // SAFETY: caller guarantees the range is ours and dead.
-    unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED) };
-}

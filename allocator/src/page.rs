@@ -17,11 +17,12 @@
 //! Counting identity, for an owned page at rest:
 //! `used + len(free) + len(remote, not relink) + stacked + (capacity - bump) == capacity`,
 //! where `stacked` are objects of the page sitting in its owner's local stack
-//! (B57), which count as free. `remote_count` counts pushes not yet drained
-//! (it is incremented before the push, so it never reads below the queue length).
+//! (B57), which count as free. `remote_count` (the high bits of the remote
+//! word) counts exactly the not-yet-drained frees on the queue; relinks of
+//! stale stack entries ride the queue without being counted.
 
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// A free object: the first word links the list, the second marks it free.
 #[repr(C)]
@@ -39,10 +40,6 @@ pub const KIND_HUGE: u8 = 5;
 
 /// `owner` of a page no thread owns. Never equal to a heap address or to null.
 pub const UNOWNED: usize = 1;
-
-/// Low bit of a remote-queue link: the entry is a relink of an object that
-/// already counts as free (a stale owner-local-stack entry), not a new free.
-pub const RELINK: usize = 1;
 
 #[repr(C, align(64))]
 pub struct Page {
@@ -70,8 +67,35 @@ pub struct Page {
     // ---- shared ----
     /// Heap address of the owning thread, or `UNOWNED`.
     pub owner: AtomicUsize,
-    pub remote_head: AtomicPtr<Block>,
-    pub remote_count: AtomicU32,
+    /// Remote queue: head pointer in the low 48 bits, `remote_count` (frees
+    /// not yet drained; relinks are not counted) in the high 16. One word, so
+    /// a remote free is a single CAS and a drain needs no walk to count.
+    pub remote: AtomicUsize,
+}
+
+/// Low 48 bits of the remote word: the head pointer (user addresses are below 2^47).
+pub const REMOTE_PTR_MASK: usize = (1 << 48) - 1;
+/// One pending free in the high bits of the remote word.
+pub const REMOTE_ONE: usize = 1 << 48;
+
+/// True when `p`'s remote queue holds anything (frees or relinks).
+///
+/// # Safety
+/// `p` is a valid page header.
+#[inline(always)]
+pub unsafe fn remote_pending(p: *const Page) -> bool {
+    // SAFETY: atomic load of a field of a valid header.
+    unsafe { (*p).remote.load(Ordering::Relaxed) != 0 }
+}
+
+/// Frees pushed on `p`'s remote queue and not yet drained (`remote_count`).
+///
+/// # Safety
+/// `p` is a valid page header.
+#[inline(always)]
+pub unsafe fn remote_count(p: *const Page) -> u32 {
+    // SAFETY: atomic load of a field of a valid header.
+    unsafe { ((*p).remote.load(Ordering::Relaxed) >> 48) as u32 }
 }
 
 /// Key mixed into the free marker, so user data is unlikely to look free.
@@ -111,8 +135,7 @@ pub unsafe fn format(p: *mut Page, bin: usize, kind: u8, owner: usize) {
         (*p).bin = bin as u16;
         (*p).in_bin = 0;
         (*p).span_pages = 1;
-        (*p).remote_head.store(null_mut(), Ordering::Relaxed);
-        (*p).remote_count.store(0, Ordering::Relaxed);
+        (*p).remote.store(0, Ordering::Relaxed);
         (*p).owner.store(owner, Ordering::Relaxed);
         // Release: the fields above are complete before anyone sees the kind.
         core::sync::atomic::fence(Ordering::Release);
@@ -168,67 +191,62 @@ pub unsafe fn relink_free(p: *mut Page, b: *mut Block) {
 }
 
 /// Push onto the page's remote queue (any thread). `relink` marks an object
-/// that already counts as free.
+/// that already counts as free (a stale local-stack entry): it is queued but
+/// not counted in `remote_count`.
 ///
 /// # Safety
 /// `b` is an object of `p` that no one else uses.
 #[inline]
 pub unsafe fn remote_push(p: *mut Page, b: *mut Block, relink: bool) {
+    let add = if relink { 0 } else { REMOTE_ONE };
     // SAFETY: `b` is ours to write until the CAS publishes it.
     unsafe {
         (*b).guard = free_mark(p);
-        // Count first, so the owner never drains more than it was told about.
-        (*p).remote_count.fetch_add(1, Ordering::Relaxed);
-        let mut head = (*p).remote_head.load(Ordering::Relaxed);
+        let mut old = (*p).remote.load(Ordering::Relaxed);
         loop {
-            (*b).next = (head as usize | relink as usize) as *mut Block;
+            (*b).next = (old & REMOTE_PTR_MASK) as *mut Block;
+            let new = (b as usize) | ((old & !REMOTE_PTR_MASK) + add);
             // Release: the link and guard written above are visible to the drainer.
-            match (*p).remote_head.compare_exchange_weak(
-                head,
-                b,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match (*p)
+                .remote
+                .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => break,
-                Err(h) => head = h,
+                Err(cur) => old = cur,
             }
         }
     }
 }
 
 /// Move everything on the remote queue to the owner list. Returns the number
-/// of objects moved.
+/// of frees drained (relinks not counted).
 ///
 /// # Safety
 /// Caller owns `p` (or holds its bin lock while unowned).
-#[cold]
 #[inline(never)]
 pub unsafe fn drain_remote(p: *mut Page) -> u32 {
     // SAFETY: the swap gives us exclusive ownership of the whole chain.
     unsafe {
         // Acquire: pairs with the pushers' Release CAS, so their links are visible.
-        let mut cur = (*p).remote_head.swap(null_mut(), Ordering::Acquire);
-        if cur.is_null() {
+        let word = (*p).remote.swap(0, Ordering::Acquire);
+        let head = (word & REMOTE_PTR_MASK) as *mut Block;
+        if head.is_null() {
             return 0;
         }
-        let mut n = 0u32;
-        let mut freed = 0u32;
-        let mut list = (*p).free;
-        while !cur.is_null() {
-            let link = (*cur).next as usize;
-            let next = (link & !RELINK) as *mut Block;
-            if link & RELINK == 0 {
-                freed += 1;
+        let freed = (word >> 48) as u32;
+        if (*p).free.is_null() {
+            (*p).free = head;
+        } else {
+            // Splice: walk to the tail of the (short) remote chain.
+            let mut tail = head;
+            while !(*tail).next.is_null() {
+                tail = (*tail).next;
             }
-            (*cur).next = list;
-            list = cur;
-            cur = next;
-            n += 1;
+            (*tail).next = (*p).free;
+            (*p).free = head;
         }
-        (*p).free = list;
         (*p).used -= freed;
-        (*p).remote_count.fetch_sub(n, Ordering::Relaxed);
-        n
+        freed
     }
 }
 
@@ -272,11 +290,7 @@ pub unsafe fn carve(p: *mut Page) -> u32 {
 #[inline]
 pub unsafe fn has_any_free(p: *mut Page) -> bool {
     // SAFETY: owner-only fields plus an atomic load.
-    unsafe {
-        !(*p).free.is_null()
-            || (*p).bump < (*p).capacity
-            || (*p).remote_count.load(Ordering::Relaxed) > 0
-    }
+    unsafe { !(*p).free.is_null() || (*p).bump < (*p).capacity || remote_pending(p) }
 }
 
 /// Object pointer check: `ptr` must be the start of an object of `p`.

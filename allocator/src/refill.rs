@@ -66,11 +66,7 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
             while p != cur && steps < PAGE_WALK {
                 steps += 1;
                 let next = (*p).next;
-                if (*p)
-                    .remote_count
-                    .load(core::sync::atomic::Ordering::Relaxed)
-                    > 0
-                {
+                if crate::page::remote_pending(p) {
                     let n = page::drain_remote(p);
                     if mid {
                         count!(h, malloc_owner_drain);
@@ -111,12 +107,7 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
 unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> {
     // SAFETY: `p` is owned by `h`, the calling thread's heap.
     unsafe {
-        if (*p).free.is_null()
-            && (*p)
-                .remote_count
-                .load(core::sync::atomic::Ordering::Relaxed)
-                > 0
-        {
+        if (*p).free.is_null() && crate::page::remote_pending(p) {
             let n = page::drain_remote(p);
             if mid {
                 count!(h, malloc_owner_drain);
@@ -158,11 +149,7 @@ pub unsafe fn release_all(h: *mut Heap) {
             while (*h).bins[bin].cur != empty_page() {
                 let p = (*h).bins[bin].cur;
                 ring_remove(h, bin, p);
-                if (*p)
-                    .remote_count
-                    .load(core::sync::atomic::Ordering::Relaxed)
-                    > 0
-                {
+                if crate::page::remote_pending(p) {
                     page::drain_remote(p);
                 }
                 crate::bins::release_page(p);

@@ -292,8 +292,6 @@ pub unsafe fn give_span(first: *mut Page, k: u32) {
         for j in 0..k as usize {
             (*first.add(j)).kind = crate::page::KIND_UNUSED;
         }
-        let data = (seg as usize + (i << PAGE_SHIFT)) as *mut u8;
-        crate::os::decommit(data, (k as usize) << PAGE_SHIFT);
         (*seg).free_mask |= bits;
         if (*seg).free_mask == ALL_DATA_PAGES && (*SUPPLY.spare.get()).is_null() {
             // Keep one empty segment around; it leaves the list lazily in `find`
@@ -328,6 +326,24 @@ unsafe fn unlink(seg: *mut Segment) {
             prev = core::ptr::addr_of_mut!((**prev).next);
         }
         (*seg).in_list = 0;
+    }
+}
+
+/// Call `f` on every segment in the map (tests and diagnostics; the caller
+/// makes sure no segment is unmapped meanwhile).
+pub fn for_each_segment(mut f: impl FnMut(*mut Segment)) {
+    let map = MAP.load(Ordering::Acquire);
+    if map.is_null() {
+        return;
+    }
+    for w in 0..MAP_WORDS {
+        // SAFETY: w < MAP_WORDS, the map's length.
+        let mut bits = unsafe { (*map.add(w)).load(Ordering::Relaxed) };
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            f(((w * 64 + b) << SEG_SHIFT) as *mut Segment);
+        }
     }
 }
 

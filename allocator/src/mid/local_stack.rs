@@ -10,6 +10,7 @@
 //! its free list (`pop_gated_remote`). With B77, a per-class hot score,
 //! probe tick and cooldown decide whether a push is attempted at all.
 
+use super::adaptive::{self, Gate};
 use crate::config::{B58, B77, COOLDOWN, PROBE_SHIFT, STACK_SLOTS};
 use crate::heap::Heap;
 use crate::page::{self, Block, Page, UNOWNED};
@@ -32,30 +33,28 @@ pub const STAGE: usize = crate::config::knobs::HZ4_MID_OWNER_LOCAL_STACK_STAGE a
 #[inline(always)]
 unsafe fn adaptive_allow(h: *mut Heap, sc: usize, site: Site) -> bool {
     // SAFETY: `h` is the caller's heap; sc < MID_SC_COUNT = array length.
-    unsafe {
-        let cd = (*h).cooldown.get_unchecked_mut(sc);
-        if *cd > 0 {
-            *cd -= 1;
-            match site {
-                Site::Free => count!(h, free_owner_local_stack_adaptive_push_skip_cooldown),
-                Site::Malloc => count!(h, malloc_owner_local_stack_adaptive_push_skip_cooldown),
-            }
-            return false;
+    let g = unsafe {
+        adaptive::gate(
+            *(*h).hot.get_unchecked(sc),
+            (*h).probe_tick.get_unchecked_mut(sc),
+            (*h).cooldown.get_unchecked_mut(sc),
+            PROBE_SHIFT,
+        )
+    };
+    match (g, site) {
+        (Gate::Allow, _) => return true,
+        (Gate::SkipCooldown, Site::Free) => {
+            count!(h, free_owner_local_stack_adaptive_push_skip_cooldown)
         }
-        if *(*h).hot.get_unchecked(sc) == 0 {
-            let t = (*h).probe_tick.get_unchecked_mut(sc);
-            let tick = *t;
-            *t = tick.wrapping_add(1);
-            if tick & ((1u8 << PROBE_SHIFT).wrapping_sub(1)) != 0 {
-                match site {
-                    Site::Free => count!(h, free_owner_local_stack_adaptive_push_skip_cold),
-                    Site::Malloc => count!(h, malloc_owner_local_stack_adaptive_push_skip_cold),
-                }
-                return false;
-            }
+        (Gate::SkipCooldown, Site::Malloc) => {
+            count!(h, malloc_owner_local_stack_adaptive_push_skip_cooldown)
         }
-        true
+        (Gate::SkipCold, Site::Free) => count!(h, free_owner_local_stack_adaptive_push_skip_cold),
+        (Gate::SkipCold, Site::Malloc) => {
+            count!(h, malloc_owner_local_stack_adaptive_push_skip_cold)
+        }
     }
+    false
 }
 
 /// B77: a stale or gated event — the class goes cold and cools down.
@@ -64,8 +63,11 @@ unsafe fn adaptive_reset(h: *mut Heap, sc: usize) {
     if B77 {
         // SAFETY: sc < MID_SC_COUNT = array length.
         unsafe {
-            *(*h).hot.get_unchecked_mut(sc) = 0;
-            *(*h).cooldown.get_unchecked_mut(sc) = COOLDOWN;
+            adaptive::on_reset(
+                (*h).hot.get_unchecked_mut(sc),
+                (*h).cooldown.get_unchecked_mut(sc),
+                COOLDOWN,
+            );
         }
         count!(h, malloc_owner_local_stack_adaptive_hot_reset);
     }
@@ -83,9 +85,9 @@ pub unsafe fn push(h: *mut Heap, sc: usize, p: *mut Page, b: *mut Block, site: S
         if B77 && !adaptive_allow(h, sc, site) {
             return false;
         }
-        if B58 && (*p).remote_count.load(Ordering::Relaxed) > 0 {
+        if B58 && crate::page::remote_count(p) > 0 {
             if B77 {
-                *(*h).cooldown.get_unchecked_mut(sc) = COOLDOWN;
+                adaptive::on_push_gated((*h).cooldown.get_unchecked_mut(sc), COOLDOWN);
             }
             if site == Site::Free {
                 count!(h, free_owner_local_stack_push_gated_remote);
@@ -101,8 +103,7 @@ pub unsafe fn push(h: *mut Heap, sc: usize, p: *mut Page, b: *mut Block, site: S
         *len = (n + 1) as u8;
         (*b).guard = page::free_mark(p);
         if B77 {
-            let hot = (*h).hot.get_unchecked_mut(sc);
-            *hot = hot.saturating_add(1);
+            adaptive::on_push((*h).hot.get_unchecked_mut(sc));
         }
         true
     }
@@ -128,7 +129,7 @@ pub unsafe fn pop(h: *mut Heap, sc: usize) -> *mut Block {
             // Relaxed: only this thread ever stores its own heap as owner, so
             // seeing `h` here is reading our own earlier store.
             if (*p).owner.load(Ordering::Relaxed) == h as usize {
-                if B58 && (*p).remote_count.load(Ordering::Relaxed) > 0 {
+                if B58 && crate::page::remote_count(p) > 0 {
                     page::relink_free(p, b);
                     count!(h, malloc_owner_local_stack_pop_gated_remote);
                     adaptive_reset(h, sc);
@@ -138,8 +139,7 @@ pub unsafe fn pop(h: *mut Heap, sc: usize) -> *mut Block {
                 (*b).guard = 0;
                 count!(h, malloc_owner_local_stack_hit);
                 if B77 {
-                    let hot = (*h).hot.get_unchecked_mut(sc);
-                    *hot = hot.saturating_add(2);
+                    adaptive::on_hit((*h).hot.get_unchecked_mut(sc));
                     count!(h, malloc_owner_local_stack_adaptive_hot_promote);
                 }
                 return b;

@@ -7,13 +7,13 @@
 //! else, onto the page's remote queue (or under the class lock without the
 //! remote queue box).
 
+pub mod adaptive;
 pub mod local_stack;
 
 use crate::config::{mid_bin, B57, DRAIN_PERIOD_MASK, DRAIN_THRESHOLD, REMOTE_QUEUE, STACK_SC_MAX};
 use crate::heap::Heap;
 use crate::page::{self, Block, Page};
 use crate::stats::count;
-use core::sync::atomic::Ordering;
 
 /// Allocate an object of mid class `sc` for the calling thread's heap `h`.
 ///
@@ -33,7 +33,7 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
         let bin = mid_bin(sc);
         let p = (*h).bins.get_unchecked(bin).cur;
         (*h).tick = (*h).tick.wrapping_add(1);
-        let rc = (*p).remote_count.load(Ordering::Relaxed);
+        let rc = crate::page::remote_count(p);
         if rc != 0 && (rc >= DRAIN_THRESHOLD || (*h).tick & DRAIN_PERIOD_MASK == 0) {
             drain(h, p);
         }
