@@ -300,7 +300,8 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     let meta = rest
         .iter()
         .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version")));
-    if !named && !(meta && rest.len() == 1) {
+    let bare_meta = meta && rest.len() == 1;
+    if !(named || bare_meta) {
         v.insert(1, OsString::from("report"));
     }
     v
