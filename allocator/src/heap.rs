@@ -38,6 +38,8 @@ pub struct Heap {
     pub tick: u32,
     /// Stats shard of this thread.
     pub shard: usize,
+    /// Lock-path entries so far; drives lock-time sampling.
+    pub lock_ticks: u64,
     /// Pages reserved from the segment supply, not yet formatted.
     pub resv: [*mut Page; RESV_PAGES],
     pub resv_n: usize,
@@ -120,6 +122,7 @@ pub fn acquire() -> *mut Heap {
         }
         (*h).tick = 0;
         (*h).shard = crate::stats::next_shard();
+        (*h).lock_ticks = 0;
         (*h).resv_n = 0;
         for s in (*h).spans.iter_mut() {
             *s = SpanList {

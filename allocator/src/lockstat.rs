@@ -1,8 +1,11 @@
 //! Lock path timing (`HZ4_MID_LOCK_TIME_STATS`): every entry is counted;
-//! one in 2^SAMPLE_SHIFT is timed (wait to acquire, hold until release).
-//! Without the knob, `enter`/`leave` are a plain lock and unlock.
+//! one in 2^SAMPLE_SHIFT entries of a thread is timed (wait to acquire,
+//! hold until release, bin entries examined while holding). Without the
+//! knob, `enter`/`leave` are a plain lock and unlock.
 
+use crate::config::{LOCK_CONTENDED_NS, LOCK_SAMPLE_MASK, LOCK_STATS};
 use crate::heap::Heap;
+use crate::stats::shard_of;
 use crate::sync::Lock;
 
 /// What `enter` measured, handed back to `leave`.
@@ -12,15 +15,55 @@ pub struct Entry {
     acquired_ns: u64,
 }
 
-#[inline]
-pub fn enter(h: *mut Heap, lk: &Lock) -> Entry {
-    let _ = h;
-    lk.lock();
-    Entry { acquired_ns: 0 }
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass; CLOCK_MONOTONIC is
+    // served by the vDSO without allocating.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// Take `lk` on the lock path of heap `h`.
+#[inline]
+pub fn enter(h: *mut Heap, lk: &Lock) -> Entry {
+    if !LOCK_STATS {
+        lk.lock();
+        return Entry { acquired_ns: 0 };
+    }
+    let shard = shard_of(h);
+    hz4_stats::LOCK.lock_enter.inc(shard);
+    // SAFETY: the lock path always runs with the caller's live heap.
+    let n = unsafe {
+        (*h).lock_ticks = (*h).lock_ticks.wrapping_add(1);
+        (*h).lock_ticks
+    };
+    if n & LOCK_SAMPLE_MASK != 0 {
+        lk.lock();
+        return Entry { acquired_ns: 0 };
+    }
+    let t0 = now_ns();
+    lk.lock();
+    let t1 = now_ns();
+    hz4_stats::LOCK.on_lock_wait_sample(shard, t1.saturating_sub(t0), LOCK_CONTENDED_NS);
+    Entry {
+        acquired_ns: t1.max(1),
+    }
+}
+
+/// Release `lk`; for a sampled entry record the hold time and the bin
+/// entries examined while holding it.
 #[inline]
 pub fn leave(h: *mut Heap, lk: &Lock, e: Entry, binscan_steps: u64) {
-    let _ = (h, e, binscan_steps);
-    lk.unlock();
+    if LOCK_STATS && e.acquired_ns != 0 {
+        let held = now_ns().saturating_sub(e.acquired_ns);
+        lk.unlock();
+        hz4_stats::LOCK.on_lock_hold_sample(shard_of(h), held, binscan_steps);
+    } else {
+        lk.unlock();
+    }
 }

@@ -95,10 +95,12 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
             return core::ptr::null_mut();
         }
         ring_insert(h, bin, p);
-        if mid && crate::config::B57 {
+        let b = refill_from(h, p, mid).unwrap_or(core::ptr::null_mut());
+        // Stage only after taking our object: a page may hold a single one.
+        if mid && crate::config::B57 && !b.is_null() {
             crate::mid::local_stack::stage(h, bin - mid_bin(0), p);
         }
-        refill_from(h, p, mid).unwrap_or(core::ptr::null_mut())
+        b
     }
 }
 

@@ -1,31 +1,93 @@
 //! Bridge to the `hz4-stats` counters. With `HZ4_MID_STATS_B1=0` every
-//! `count!` expands to code behind a constant `false`, so no counter code
-//! is compiled into the allocator.
+//! `count!` sits behind a constant `false`, so no counter code is compiled
+//! into the allocator.
+
+use crate::config::{knobs::BUILD_LINE, B58, B77, LOCK_STATS, STATS};
+use crate::heap::Heap;
+
+/// Which optional dump lines this build has.
+static DUMP: hz4_stats::DumpConfig = hz4_stats::DumpConfig {
+    b58: B58,
+    b77: B77,
+    lock_stats: LOCK_STATS,
+    // The per-thread page reservation is always built.
+    supply: true,
+    build_line: Some(BUILD_LINE),
+};
 
 /// Stats shard for a new thread's heap.
 #[inline]
 pub fn next_shard() -> usize {
-    0
+    if STATS {
+        hz4_stats::next_shard()
+    } else {
+        0
+    }
+}
+
+/// Shard of heap `h` (shard 0 for a thread without a heap).
+#[inline(always)]
+pub fn shard_of(h: *mut Heap) -> usize {
+    if h.is_null() {
+        0
+    } else {
+        // SAFETY: a non-null heap pointer handed to `count!` is a live heap.
+        unsafe { (*h).shard }
+    }
 }
 
 /// A new segment was mapped for the page supply.
 #[inline(always)]
-pub fn supply_new_segment() {}
+pub fn supply_new_segment() {
+    if STATS {
+        hz4_stats::SUPPLY.supply_resv_new_seg.inc_here();
+    }
+}
 
-/// Register the at-exit dump (no-op without stats).
-pub fn register_exit_dump() {}
+/// Register the one-shot exit dump (nothing without stats).
+pub fn register_exit_dump() {
+    if STATS {
+        hz4_stats::register_atexit(&DUMP);
+    }
+}
 
-/// Dump the counters now (no-op without stats).
-pub fn dump_now() {}
+/// Dump the counters now (nothing without stats).
+pub fn dump_now() {
+    if STATS {
+        hz4_stats::dump(&DUMP);
+    }
+}
 
-/// Increment a mid stats counter: `count!(heap, field)` or `count!(heap, field, n)`.
+/// Increment a `[HZ4_MID_STATS_B1]` counter of the main, B58 or B77 line:
+/// `count!(heap, key)` or `count!(heap, key, n)`.
 macro_rules! count {
-    ($h:expr, $field:ident) => {{
-        let _ = &$h;
-    }};
+    ($h:expr, $field:ident) => {
+        $crate::stats::count!($h, $field, 1u64)
+    };
     ($h:expr, $field:ident, $n:expr) => {{
-        let _ = &$h;
-        let _ = $n;
+        if $crate::config::STATS {
+            hz4_stats::MID.$field.add($crate::stats::shard_of($h), $n);
+        }
     }};
 }
-pub(crate) use count;
+
+/// Increment a `[HZ4_MID_LOCK_STATS]` counter (only with lock-time stats).
+macro_rules! count_lock {
+    ($h:expr, $field:ident, $n:expr) => {{
+        if $crate::config::LOCK_STATS {
+            hz4_stats::LOCK.$field.add($crate::stats::shard_of($h), $n);
+        }
+    }};
+}
+
+/// Increment a page-supply (`supply_resv_*`) counter.
+macro_rules! count_supply {
+    ($h:expr, $field:ident, $n:expr) => {{
+        if $crate::config::STATS {
+            hz4_stats::SUPPLY
+                .$field
+                .add($crate::stats::shard_of($h), $n);
+        }
+    }};
+}
+pub(crate) use {count, count_lock, count_supply};
