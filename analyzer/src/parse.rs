@@ -862,3 +862,66 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Vec<R
     })?;
     Ok(runs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARGS: &str =
+        "[BENCH_ARGS] threads=4 iters=10 ws=400 min=16 max=32768 remote_pct=50 ring_slots=65536\n";
+    const TPUT: &str = "bench_random_mixed_mt_remote: threads=4 ops=1 time=1 ops/s=2\n";
+
+    fn runs(text: &str) -> Vec<Run> {
+        parse_str("t.log", text, &LoadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn marker_build_and_args_make_one_run() {
+        let t = format!("[HZ_LANE] name=main_r50 variant=base run=3\n[HZ4_BUILD] A=1 B\n{ARGS}[HZ4_MID_STATS_B1] x=1\n{TPUT}");
+        let r = runs(&t);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].variant.as_deref(), Some("base"));
+        assert_eq!(r[0].run, Some(3));
+        assert_eq!(
+            r[0].build,
+            [("A".into(), "1".into()), ("B".into(), String::new())]
+        );
+        assert_eq!(r[0].lane_source, LaneSource::Marker);
+        assert!(r[0].bench_args.is_some());
+    }
+
+    #[test]
+    fn boundaries() {
+        // Two [BENCH_ARGS]: two runs.
+        assert_eq!(runs(&format!("{ARGS}{TPUT}{ARGS}{TPUT}")).len(), 2);
+        // A marker after a complete run starts the next one.
+        let t = format!("{ARGS}{TPUT}[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        let r = runs(&t);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].lane, "main_r0");
+        // Two markers in a row: the first run printed nothing (a crash).
+        let t = format!("[HZ_LANE] name=main_r0\n[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        let r = runs(&t);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::NoThroughput);
+        // A crash line after the dump belongs to that run.
+        let t = format!("{ARGS}{TPUT}Segmentation fault (core dumped)\n{ARGS}{TPUT}");
+        let r = runs(&t);
+        assert_eq!(r[0].crash_lines.len(), 1);
+        assert_eq!(r[0].crash_lines[0].location.line, 3);
+        assert!(r[1].crash_lines.is_empty());
+        // Unrelated text alone is not a run.
+        let r = runs(&format!("hello\n{ARGS}{TPUT}bye\n"));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn crlf_and_tabs() {
+        let t = format!(
+            "{}\r\n[HZ4_MID_STATS_B1]\tx=1\t y=2\r\n{TPUT}",
+            ARGS.trim_end()
+        );
+        let r = runs(&t);
+        assert_eq!(r[0].counters["y"], 2);
+    }
+}

@@ -143,6 +143,12 @@ impl TableReporter {
         });
         row(&mut t, "unstable runs", &|l| l.unstable_runs.to_string());
         self.push_table(out, &t);
+        for i in s.instabilities() {
+            self.bullet(
+                out,
+                &format!("unstable run: {} [{}]: {}", i.location, i.lane, i.detail),
+            );
+        }
         let mut other: Vec<&String> = s
             .lanes
             .values()
