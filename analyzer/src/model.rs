@@ -61,6 +61,8 @@ pub enum InstabilityKind {
     NoThroughput,
     /// `[ALLOC_FAILURES] count=N` with N > 0.
     AllocFailures,
+    /// `[CORRUPTION] count=N` with N > 0 (this project's bench).
+    Corruption,
 }
 
 /// One stability failure.
@@ -103,6 +105,9 @@ pub struct Run {
     pub effective_remote: Vec<(String, String)>,
     /// `[ALLOC_FAILURES] count=` if present.
     pub alloc_failures: Option<u64>,
+    /// `[CORRUPTION] count=` if present (this project's bench).
+    #[serde(default)]
+    pub corruption: Option<u64>,
     /// Crash marker lines of this run.
     pub crash_lines: Vec<Instability>,
 }
@@ -126,6 +131,14 @@ impl Run {
                 lane: self.lane.clone(),
                 kind: InstabilityKind::NoThroughput,
                 detail: "run printed no throughput line (crash)".into(),
+            });
+        }
+        if let Some(n) = self.corruption.filter(|&n| n > 0) {
+            v.push(Instability {
+                location: self.location.clone(),
+                lane: self.lane.clone(),
+                kind: InstabilityKind::Corruption,
+                detail: format!("[CORRUPTION] count={n}"),
             });
         }
         if let Some(n) = self.alloc_failures.filter(|&n| n > 0) {

@@ -170,6 +170,7 @@ pub(crate) struct ParsedRun {
     pub effective_remote: Vec<(String, String)>,
     pub alloc_failures: Option<u64>,
     pub alloc_line: u64,
+    pub corruption: Option<u64>,
     pub crash_lines: Vec<(u64, String)>,
     pub lane: String,
     pub lane_source: Option<LaneSource>,
@@ -187,6 +188,7 @@ impl ParsedRun {
         self.throughput = None;
         self.effective_remote.clear();
         self.alloc_failures = None;
+        self.corruption = None;
         self.crash_lines.clear();
         self.lane.clear();
         self.lane_source = None;
@@ -198,6 +200,7 @@ impl ParsedRun {
             && self.throughput.is_none()
             && !self.has_stats
             && self.alloc_failures.is_none()
+            && self.corruption.is_none()
             && self.effective_remote.is_empty()
     }
 
@@ -228,6 +231,7 @@ impl ParsedRun {
             throughput: self.throughput.clone(),
             effective_remote: self.effective_remote.clone(),
             alloc_failures: self.alloc_failures,
+            corruption: self.corruption,
             crash_lines: self
                 .crash_lines
                 .iter()
@@ -257,6 +261,7 @@ impl ParsedRun {
             has_stats: run.has_stats,
             throughput: run.throughput.clone(),
             alloc_failures: run.alloc_failures,
+            corruption: run.corruption,
             lane: run.lane.clone(),
             lane_source: Some(run.lane_source),
             crash_lines: run
@@ -640,6 +645,24 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// `[CORRUPTION] count=N`, printed by this project's bench when it
+    /// finds a damaged block.
+    fn corruption_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let mut count = None;
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            if k == b"count" {
+                count = Some(self.u64_of(k, v)?);
+            }
+        }
+        let Some(n) = count else {
+            return Err(self.truncated("[CORRUPTION] lacks `count=`"));
+        };
+        self.touch();
+        self.cur.corruption = Some(self.cur.corruption.unwrap_or(0).max(n));
+        Ok(())
+    }
+
     fn pairs(&self, rest: &[u8], bare_ok: bool) -> Result<Vec<(String, String)>, InputError> {
         let mut out = Vec::new();
         for tok in tokens(rest) {
@@ -704,6 +727,9 @@ impl<'a> Parser<'a> {
             }
             if let Some(rest) = line.strip_prefix(b"[ALLOC_FAILURES]") {
                 return self.alloc_failures_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[CORRUPTION]") {
+                return self.corruption_line(rest);
             }
             if let Some(rest) = line.strip_prefix(b"[HZ4_BUILD]") {
                 let p = self.pairs(rest, true)?;
@@ -913,6 +939,19 @@ mod tests {
         // Unrelated text alone is not a run.
         let r = runs(&format!("hello\n{ARGS}{TPUT}bye\n"));
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn corruption_is_a_stability_failure() {
+        let t = format!(
+            "{ARGS}{TPUT}[ALLOC_FAILURES] count=0\n[RSS] max_rss_kb=100\n[CORRUPTION] count=2\n"
+        );
+        let r = runs(&t);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].corruption, Some(2));
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Corruption);
+        let s = crate::summarize(&r);
+        assert_eq!(s.unstable_runs(), 1);
     }
 
     #[test]

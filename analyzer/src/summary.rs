@@ -106,7 +106,8 @@ impl Aggregator {
         acc.alloc_failures += run.alloc_failures.unwrap_or(0) as u128;
         let unstable = !run.crash_lines.is_empty()
             || run.throughput.is_none()
-            || run.alloc_failures.unwrap_or(0) > 0;
+            || run.alloc_failures.unwrap_or(0) > 0
+            || run.corruption.unwrap_or(0) > 0;
         if unstable {
             acc.unstable_runs += 1;
             let loc = |line| Location {
@@ -133,6 +134,14 @@ impl Aggregator {
                     lane: lane.clone(),
                     kind: InstabilityKind::NoThroughput,
                     detail: "run printed no throughput line (crash)".into(),
+                });
+            }
+            if let Some(n) = run.corruption.filter(|&n| n > 0) {
+                push(Instability {
+                    location: loc(run.start_line),
+                    lane: lane.clone(),
+                    kind: InstabilityKind::Corruption,
+                    detail: format!("[CORRUPTION] count={n}"),
                 });
             }
             if let Some(n) = run.alloc_failures.filter(|&n| n > 0) {
