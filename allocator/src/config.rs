@@ -85,6 +85,9 @@ pub const fn bin_block_size(bin: usize) -> usize {
 pub const RESV_PAGES: usize = 8;
 /// Owned pages the slow path looks at before asking the global bins.
 pub const PAGE_WALK: usize = 8;
+/// Pages of a class a thread keeps in its ring before emptied ones are
+/// handed to the global bin.
+pub const RING_KEEP: u32 = 4;
 /// Bin pages the lock path looks at before creating a page.
 pub const BIN_SCAN: usize = 8;
 /// Per-thread large span cache entries of a k-page span: `LARGE_TCACHE_PAGES / k`, at least 1.

@@ -42,6 +42,9 @@ pub unsafe fn free(ptr: *mut u8, func: &'static str) {
                     crate::mid::free_local(h, p, b);
                 } else {
                     page::push_free(p, b);
+                    if (*p).used == 0 {
+                        crate::refill::page_emptied(h, p);
+                    }
                 }
             } else if kind == KIND_MID {
                 crate::mid::free_remote(h, p, b);

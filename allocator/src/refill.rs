@@ -59,8 +59,9 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
             if let Some(b) = refill_from(h, cur, mid) {
                 return b;
             }
-            // Walk the rest of the ring, oldest first.
+            // Walk the rest of the ring from the current page on.
             let mut p = (*cur).next;
+            let mut last = cur;
             let mut steps = 0;
             let mut spare_empty = (*cur).used == 0;
             while p != cur && steps < PAGE_WALK {
@@ -87,8 +88,13 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
                         return b;
                     }
                 }
+                last = p;
                 p = next;
             }
+            // Nothing in this window: the next walk starts where this one
+            // stopped, so every page of a long ring is eventually looked at
+            // (and its remote frees drained) instead of the same first few.
+            (*h).bins[bin].cur = last;
         }
         let p = crate::bins::lock_path(h, bin);
         if p.is_null() {
@@ -127,6 +133,25 @@ unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> 
                 count!(h, malloc_owner_fast);
             }
             Some(b as *mut u8)
+        }
+    }
+}
+
+/// A free just made page `p` of `h` empty. Past `RING_KEEP` pages in the
+/// class, a page that is not the current one goes to the global bin, where
+/// any thread (or class-mate) can take it.
+///
+/// # Safety
+/// `h` is the calling thread's heap and owns `p`.
+#[cold]
+#[inline(never)]
+pub unsafe fn page_emptied(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is owned by `h`, so it is in `h`'s ring of its class.
+    unsafe {
+        let bin = (*p).bin as usize;
+        let q = &(*h).bins[bin];
+        if q.cur != p && q.npages > crate::config::RING_KEEP {
+            retire(h, bin, p);
         }
     }
 }

@@ -70,6 +70,9 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
                 if local_stack::push(h, sc, p, b, local_stack::Site::Free) {
                     (*p).used -= 1;
                     count!(h, free_owner_local_stack_hit);
+                    if (*p).used == 0 {
+                        crate::refill::page_emptied(h, p);
+                    }
                     return;
                 }
                 count!(h, free_owner_local_stack_overflow);
@@ -77,6 +80,9 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
         }
         page::push_free(p, b);
         count!(h, free_owner_local);
+        if (*p).used == 0 {
+            crate::refill::page_emptied(h, p);
+        }
     }
 }
 
