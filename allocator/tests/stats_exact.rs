@@ -34,7 +34,9 @@ fn snapshot() -> Vec<u64> {
 #[test]
 fn mid_counters_add_up_exactly() {
     // Mailboxes for the cross-thread handoff, allocated before the baseline.
-    let boxes: Vec<Mutex<Vec<usize>>> = (0..THREADS).map(|_| Mutex::new(Vec::with_capacity(HANDOFF))).collect();
+    let boxes: Vec<Mutex<Vec<usize>>> = (0..THREADS)
+        .map(|_| Mutex::new(Vec::with_capacity(HANDOFF)))
+        .collect();
     let boxes = &boxes;
     let before = snapshot();
     std::thread::scope(|s| {
@@ -77,7 +79,10 @@ fn mid_counters_add_up_exactly() {
     let d: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     let delta = |k: &str| d[KEYS.iter().position(|x| *x == k).unwrap()];
     if !hz4::config::STATS {
-        assert!(d.iter().all(|&v| v == 0), "counters moved in a build without stats: {d:?}");
+        assert!(
+            d.iter().all(|&v| v == 0),
+            "counters moved in a build without stats: {d:?}"
+        );
         eprintln!("note: stats not built; checked that no counter moved");
         return;
     }
@@ -85,7 +90,10 @@ fn mid_counters_add_up_exactly() {
     let remote = (THREADS * HANDOFF) as u64;
     assert_eq!(delta("malloc_calls"), mallocs);
     assert_eq!(delta("free_calls"), mallocs);
-    assert_eq!(delta("malloc_owner_fast") + delta("malloc_owner_local_stack_hit"), mallocs);
+    assert_eq!(
+        delta("malloc_owner_fast") + delta("malloc_owner_local_stack_hit"),
+        mallocs
+    );
     assert_eq!(delta("free_owner_remote") + delta("free_locked"), remote);
     assert_eq!(
         delta("free_owner_local") + delta("free_owner_local_stack_hit"),

@@ -9,7 +9,10 @@ const DEFS: &str = "-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=1 -DHZ4_MID_OWNER_LOCAL_STA
     -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1 -DHZ4_MID_STATS_B1=1 -DHZ4_MID_LOCK_TIME_STATS=1";
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Build the stats variant of libhz4.so in its own target dir (kept between runs).
@@ -23,7 +26,11 @@ fn build_stats_lib() -> PathBuf {
         .current_dir(repo_root())
         .output()
         .expect("run cargo");
-    assert!(out.status.success(), "stats build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stats build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     target.join("release").join("libhz4.so")
 }
 
@@ -36,7 +43,8 @@ fn stats_build_dumps_each_line_once() {
         .output()
         .expect("run hz-bench");
     assert!(out.status.success(), "hz-bench failed: {:?}", out.status);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = text.lines().collect();
     let with = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
     // Main line, B58 line, B77 line and the supply line share the tag.
@@ -48,14 +56,21 @@ fn stats_build_dumps_each_line_once() {
         "[HZ4_MID_LOCK_STATS] lock_enter=",
     ];
     for k in first_keys {
-        assert_eq!(with(k), 1, "expected exactly one line starting with {k:?} in:\n{text}");
+        assert_eq!(
+            with(k),
+            1,
+            "expected exactly one line starting with {k:?} in:\n{text}"
+        );
     }
     assert_eq!(with("[HZ4_MID_STATS_B1]"), 4);
     for l in lines.iter().filter(|l| l.starts_with("[HZ4_MID_")) {
         for kv in l.split_whitespace().skip(1) {
-            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("not key=value: {kv:?} in {l}"));
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not key=value: {kv:?} in {l}"));
             assert!(!k.is_empty());
-            v.parse::<u64>().unwrap_or_else(|_| panic!("value of {k} is not a u64: {v:?}"));
+            v.parse::<u64>()
+                .unwrap_or_else(|_| panic!("value of {k} is not a u64: {v:?}"));
         }
     }
     // The bench really ran mid objects through the counters.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the allocator in each work-order variant and run its stress,
+# accounting and counter tests on every one. Variants share one target dir:
+# a change of HZ4_DEFS_EXTRA rebuilds only the hz4 crate and its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+B57_B58='-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=8 -DHZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE=1'
+B77='-DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT=3 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_COOLDOWN=64'
+STATS='-DHZ4_MID_STATS_B1=1 -DHZ4_MID_LOCK_TIME_STATS=1'
+
+variants=(
+  "base|$B57_B58"
+  "var|$B57_B58 $B77"
+  "var+stats|$B57_B58 $B77 $STATS"
+  "stage-a|$B57_B58 $STATS -DHZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT=7"
+  "locked-remote+stats|-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=0 -DHZ4_MID_STATS_B1=1"
+  "std-tls|-DHZ4_TLS_STD=1"
+)
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/variants"
+for v in "${variants[@]}"; do
+  name=${v%%|*}
+  defs=${v#*|}
+  echo "== variant $name: HZ4_DEFS_EXTRA='$defs'"
+  HZ4_DEFS_EXTRA="$defs" cargo test --release -p hz4 --lib --test stress --test accounting --test stats_exact
+done
+echo "all ${#variants[@]} variants passed"
