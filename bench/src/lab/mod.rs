@@ -1,0 +1,17 @@
+//! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
+//! builds ([`build`]), one process per run ([`exec`]), the run loop
+//! ([`runner`]), the manifest ([`manifest`]), reports through the analyzer
+//! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
+//! command line ([`cli`]).
+
+pub mod build;
+pub mod cli;
+pub mod exec;
+pub mod knobs;
+pub mod manifest;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod svg;
+pub mod sys;
