@@ -111,9 +111,15 @@ fn map_set(seg: *mut Segment, on: bool) -> bool {
 struct Supply {
     /// Segments that still have free pages.
     head: UnsafeCell<*mut Segment>,
-    /// One completely free segment kept instead of unmapping it.
+    /// Completely free segments kept instead of unmapped (linked by `next`).
     spare: UnsafeCell<*mut Segment>,
+    spare_n: UnsafeCell<usize>,
 }
+
+/// Empty segments kept mapped (and committed) for reuse: a large-object
+/// workload that frees and reallocates whole segments' worth of spans would
+/// otherwise unmap and re-fault them over and over.
+const SPARE_MAX: usize = 8;
 
 // SAFETY: every field is only touched with SUPPLY_LOCK held.
 unsafe impl Sync for Supply {}
@@ -122,6 +128,7 @@ pub static SUPPLY_LOCK: Lock = Lock::new();
 static SUPPLY: Supply = Supply {
     head: UnsafeCell::new(null_mut()),
     spare: UnsafeCell::new(null_mut()),
+    spare_n: UnsafeCell::new(0),
 };
 
 /// Map and register a fresh normal segment. Segment lock held.
@@ -192,7 +199,9 @@ unsafe fn grow() -> *mut Segment {
     unsafe {
         let spare = *SUPPLY.spare.get();
         let seg = if !spare.is_null() {
-            *SUPPLY.spare.get() = null_mut();
+            *SUPPLY.spare.get() = (*spare).next;
+            *SUPPLY.spare_n.get() -= 1;
+            (*spare).next = null_mut();
             spare
         } else {
             new_segment()
@@ -293,16 +302,16 @@ pub unsafe fn give_span(first: *mut Page, k: u32) {
             (*first.add(j)).kind = crate::page::KIND_UNUSED;
         }
         (*seg).free_mask |= bits;
-        if (*seg).free_mask == ALL_DATA_PAGES && (*SUPPLY.spare.get()).is_null() {
-            // Keep one empty segment around; it leaves the list lazily in `find`
-            // only when full, so unlink it here explicitly.
+        if (*seg).free_mask == ALL_DATA_PAGES {
             unlink(seg);
-            (*seg).free_mask = ALL_DATA_PAGES;
-            *SUPPLY.spare.get() = seg;
-        } else if (*seg).free_mask == ALL_DATA_PAGES {
-            unlink(seg);
-            map_set(seg, false);
-            crate::os::unmap(seg as *mut u8, SEG_SIZE);
+            if *SUPPLY.spare_n.get() < SPARE_MAX {
+                (*seg).next = *SUPPLY.spare.get();
+                *SUPPLY.spare.get() = seg;
+                *SUPPLY.spare_n.get() += 1;
+            } else {
+                map_set(seg, false);
+                crate::os::unmap(seg as *mut u8, SEG_SIZE);
+            }
         } else {
             link(seg);
         }
