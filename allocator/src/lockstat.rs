@@ -35,7 +35,8 @@ pub fn enter(h: *mut Heap, lk: &Lock) -> Entry {
         lk.lock();
         return Entry { acquired_ns: 0 };
     }
-    let shard = shard_of(h);
+    // SAFETY: the lock path runs with the calling thread's live heap.
+    let shard = unsafe { shard_of(h) };
     hz4_stats::LOCK.lock_enter.inc(shard);
     // SAFETY: the lock path always runs with the caller's live heap.
     let n = unsafe {
@@ -62,7 +63,9 @@ pub fn leave(h: *mut Heap, lk: &Lock, e: Entry, binscan_steps: u64) {
     if LOCK_STATS && e.acquired_ns != 0 {
         let held = now_ns().saturating_sub(e.acquired_ns);
         lk.unlock();
-        hz4_stats::LOCK.on_lock_hold_sample(shard_of(h), held, binscan_steps);
+        // SAFETY: the lock path runs with the calling thread's live heap.
+        let shard = unsafe { shard_of(h) };
+        hz4_stats::LOCK.on_lock_hold_sample(shard, held, binscan_steps);
     } else {
         lk.unlock();
     }

@@ -295,8 +295,11 @@ pub unsafe fn has_any_free(p: *mut Page) -> bool {
 
 /// Object pointer check: `ptr` must be the start of an object of `p`.
 /// Returns false for interior or misaligned pointers.
+///
+/// # Safety
+/// `p` is the header of a formatted small or mid page.
 #[inline(always)]
-pub fn is_object_start(p: *const Page, ptr: usize) -> bool {
+pub unsafe fn is_object_start(p: *const Page, ptr: usize) -> bool {
     let off = (ptr & (crate::config::PAGE_SIZE - 1)) as u64;
     // SAFETY: `p` is a formatted page; these fields are fixed while formatted.
     let (magic, bs, cap) =

@@ -26,12 +26,15 @@ pub fn next_shard() -> usize {
 }
 
 /// Shard of heap `h` (shard 0 for a thread without a heap).
+///
+/// # Safety
+/// `h` is null or a live heap.
 #[inline(always)]
-pub fn shard_of(h: *mut Heap) -> usize {
+pub unsafe fn shard_of(h: *mut Heap) -> usize {
     if h.is_null() {
         0
     } else {
-        // SAFETY: a non-null heap pointer handed to `count!` is a live heap.
+        // SAFETY: caller's contract: a non-null `h` is a live heap.
         unsafe { (*h).shard }
     }
 }
@@ -66,7 +69,10 @@ macro_rules! count {
     };
     ($h:expr, $field:ident, $n:expr) => {{
         if $crate::config::STATS {
-            hz4_stats::MID.$field.add($crate::stats::shard_of($h), $n);
+            // SAFETY: every call site passes null or the calling thread's live heap.
+            #[allow(unused_unsafe)]
+            let shard = unsafe { $crate::stats::shard_of($h) };
+            hz4_stats::MID.$field.add(shard, $n);
         }
     }};
 }
@@ -75,7 +81,10 @@ macro_rules! count {
 macro_rules! count_lock {
     ($h:expr, $field:ident, $n:expr) => {{
         if $crate::config::LOCK_STATS {
-            hz4_stats::LOCK.$field.add($crate::stats::shard_of($h), $n);
+            // SAFETY: every call site passes null or the calling thread's live heap.
+            #[allow(unused_unsafe)]
+            let shard = unsafe { $crate::stats::shard_of($h) };
+            hz4_stats::LOCK.$field.add(shard, $n);
         }
     }};
 }
