@@ -1,0 +1,395 @@
+//! End-to-end tests of `hz-lab` on the real allocator at a tiny scale
+//! (4 threads, ITERS × 0.002): each test builds the libhz4.so variants it
+//! needs into one shared build directory (equal knob strings share a
+//! build), runs the debug hz-bench, and checks the lab directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const LAB: &str = env!("CARGO_BIN_EXE_hz-lab");
+const BENCH: &str = env!("CARGO_BIN_EXE_hz-bench");
+
+const BASE: &str = "-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 \
+-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=8 -DHZ4_MID_OWNER_LOCAL_STACK_REMOTE_GATE=1";
+
+fn build_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("hz-lab-builds")
+}
+
+/// Runs hz-lab with the quick common flags and `--out dir`.
+fn lab(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(LAB);
+    cmd.args(args);
+    if !matches!(args.first(), Some(&"resume")) {
+        cmd.args(["--scale", "0.002", "--threads", "4", "--bench", BENCH])
+            .arg("--build-dir")
+            .arg(build_dir())
+            .arg("--out")
+            .arg(dir);
+    }
+    cmd.output().expect("run hz-lab")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(p: &Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The finished-run records as (lane, variant, run).
+fn done(m: &Value) -> Vec<(String, String, u64)> {
+    m["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["lane"].as_str().unwrap().to_owned(),
+                r["variant"].as_str().unwrap().to_owned(),
+                r["run"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn planned(m: &Value) -> Vec<(String, String, u64)> {
+    m["planned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["lane"].as_str().unwrap().to_owned(),
+                r["variant"].as_str().unwrap().to_owned(),
+                r["run"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn stage_a_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sa");
+    let o = lab(&dir, &["stage-a", "--runs", "2"]);
+    let code = o.status.code();
+    assert!(matches!(code, Some(0 | 1 | 3)), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Stage A decision:"), "{}", text(&o));
+
+    // Layout.
+    for f in [
+        "manifest.json",
+        "report.txt",
+        "report.json",
+        "lanes.svg",
+        "build-stats.log",
+    ] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    assert!(dir.join("libs/libhz4-stats.so").is_file());
+    for lane in ["guard_r0", "main_r0", "main_r50", "cross128_r90"] {
+        for run in 1..=2 {
+            let log = dir.join(format!("{lane}/stats-run{run:02}.log"));
+            let t = std::fs::read_to_string(&log).unwrap();
+            let mut lines = t.lines();
+            assert_eq!(
+                lines.next(),
+                Some(format!("[HZ_LANE] name={lane} variant=stats run={run:02}").as_str())
+            );
+            assert!(lines.next().unwrap().starts_with("[HZ4_BUILD] "), "{t}");
+            assert!(t.contains("[HZ4_MID_STATS_B1]"), "{t}");
+            assert!(t
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("[HZ_RUN_STATUS] status=ok"));
+        }
+    }
+
+    // Manifest.
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["command"], "stage-a");
+    assert_eq!(m["state"], "complete");
+    assert_eq!(m["git"]["revision"].as_str().unwrap().len(), 40);
+    assert!(m["git"]["dirty"].is_boolean());
+    assert!(m["machine"]["nproc"].as_u64().unwrap() >= 1);
+    assert!(!m["machine"]["cpu_model"].as_str().unwrap().is_empty());
+    assert!(!m["machine"]["kernel"].as_str().unwrap().is_empty());
+    assert_eq!(m["settings"]["scale"], 0.002);
+    assert_eq!(m["lanes"][0]["name"], "guard_r0");
+    assert_eq!(m["lanes"][0]["args"]["threads"], 4);
+    assert_eq!(m["lanes"][0]["args"]["iters"], 2400);
+    assert_eq!(m["lanes"][3]["args"]["iters"], 1000); // 400000 × 0.002 → floor
+    assert!(m["variants"][0]["defs"]
+        .as_str()
+        .unwrap()
+        .contains("-DHZ4_MID_STATS_B1=1"));
+    assert!(m["variants"][0]["build_line"]
+        .as_str()
+        .unwrap()
+        .contains("HZ4_MID_STATS_B1=1"));
+    assert_eq!(done(&m), planned(&m));
+    assert_eq!(done(&m).len(), 8);
+    for r in m["runs"].as_array().unwrap() {
+        assert_eq!(r["status"], "ok");
+        assert_eq!(r["exit_code"], 0);
+        assert!(r["wall_s"].as_f64().unwrap() > 0.0);
+        assert!(dir.join(r["log"].as_str().unwrap()).is_file());
+    }
+    assert_eq!(m["result"]["exit_code"].as_i64(), code.map(i64::from));
+
+    // Reports: the analyzer's Stage A document and a chart.
+    let r = json(&dir.join("report.json"));
+    let d = r["stage_a"]["decision"].as_str().unwrap();
+    assert!(["PROCEED", "STOP", "UNDECIDED"].contains(&d), "{d}");
+    assert_eq!(r["stage_a"]["lanes"]["main_r50"]["runs"], 2);
+    let svg = std::fs::read_to_string(dir.join("lanes.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("Stage A: ") && svg.contains("0.2 threshold"));
+    assert!(std::fs::read_to_string(dir.join("report.txt"))
+        .unwrap()
+        .contains("hz-lab stage-a"));
+}
+
+#[test]
+fn ab_with_identical_knobs_is_within_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("aa");
+    let o = lab(
+        &dir,
+        &[
+            "ab",
+            "--base-defs",
+            BASE,
+            "--var-defs",
+            BASE,
+            "--runs",
+            "5",
+            "--stats-runs",
+            "1",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let r = json(&dir.join("report.json"));
+    for lane in ["guard_r0", "main_r0", "main_r50", "cross128_r90"] {
+        let l = &r["gates"]["lanes"][lane];
+        assert_eq!(l["base_runs"], 5, "{lane}");
+        assert_eq!(l["var_runs"], 5, "{lane}");
+        assert_eq!(l["within_noise"], true, "{lane}: {l}");
+    }
+    assert_eq!(r["gates"]["stability"]["status"], "pass");
+    assert!(r["mechanism"].is_object() && r["verdict"].is_object());
+    let m = json(&dir.join("manifest.json"));
+    // Same knobs, one build directory.
+    assert_eq!(m["variants"][0]["build_dir"], m["variants"][1]["build_dir"]);
+    assert_ne!(m["variants"][0]["build_dir"], m["variants"][2]["build_dir"]);
+    assert!(m["variants"][2]["defs"]
+        .as_str()
+        .unwrap()
+        .ends_with("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_LOCK_TIME_STATS=1"));
+    let stats_runs = done(&m).iter().filter(|r| r.1 == "var_stats").count();
+    assert_eq!(stats_runs, 4);
+    // Interleaving: round 1 base first, round 2 var first.
+    let p = planned(&m);
+    assert_eq!((p[0].1.as_str(), p[1].1.as_str()), ("base", "var"));
+    assert_eq!(p[8].0, "main_r0");
+    assert_eq!((p[8].1.as_str(), p[9].1.as_str()), ("var", "base"));
+    let svg = std::fs::read_to_string(dir.join("lanes.svg")).unwrap();
+    assert!(svg.contains("gate threshold") && svg.contains("95% bootstrap CI"));
+}
+
+#[test]
+fn crashing_variant_is_recorded_and_fails_stability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("crash");
+    let o = lab(
+        &dir,
+        &[
+            "ab",
+            "--base-defs",
+            BASE,
+            "--var-defs",
+            BASE,
+            "--var-env",
+            "HZ_BENCH_ABORT_AFTER_MS=0",
+            "--runs",
+            "2",
+            "--stats-runs",
+            "0",
+            "--lanes",
+            "guard_r0,main_r0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["state"], "complete");
+    let runs = m["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8);
+    for r in runs {
+        if r["variant"] == "var" {
+            assert_eq!(r["status"], "crashed", "{r}");
+            assert_eq!(r["signal"], 6, "{r}");
+        } else {
+            assert_eq!(r["status"], "ok", "{r}");
+        }
+    }
+    let log = std::fs::read_to_string(dir.join("main_r0/var-run02.log")).unwrap();
+    assert!(
+        log.contains("[HZ_RUN_STATUS] status=crashed signal=6"),
+        "{log}"
+    );
+    let r = json(&dir.join("report.json"));
+    assert_eq!(r["gates"]["stability"]["status"], "fail");
+    assert_eq!(r["gates"]["stability"]["var_unstable_runs"], 4);
+    assert_eq!(r["gates"]["stability"]["base_unstable_runs"], 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("crashed (var): main_r0/var-run01.log"));
+}
+
+#[test]
+fn interrupted_lab_resumes_and_runs_each_job_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("resume");
+    let o = lab(
+        &dir,
+        &[
+            "stage-a",
+            "--runs",
+            "2",
+            "--lanes",
+            "main_r0,guard_r0",
+            "--stop-after",
+            "3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hz-lab resume"));
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["state"], "interrupted");
+    assert_eq!(done(&m).len(), 3);
+    assert!(!dir.join("report.json").exists());
+
+    let o = Command::new(LAB).arg("resume").arg(&dir).output().unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["state"], "complete");
+    let d = done(&m);
+    assert_eq!(d, planned(&m));
+    let mut uniq = d.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 4);
+    assert!(m["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("interrupted after 3 run(s)"));
+    assert!(dir.join("report.json").is_file() && dir.join("lanes.svg").is_file());
+    // Resuming a complete lab only re-reports.
+    let o = Command::new(LAB).arg("resume").arg(&dir).output().unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    assert_eq!(done(&json(&dir.join("manifest.json"))).len(), 4);
+}
+
+#[test]
+fn stats_knobs_in_a_timing_build_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("refuse");
+    let var = format!("{BASE} -DHZ4_MID_STATS_B1=1");
+    let o = lab(&dir, &["ab", "--base-defs", BASE, "--var-defs", &var]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing timing variant `var`") && err.contains("-DHZ4_MID_STATS_B1=1"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-stats-timing"));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!dir.exists());
+    let o = lab(&dir, &["peers", "--defs", "-DHZ4_MID_STATS_B1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`hz4`"));
+}
+
+#[test]
+fn bad_knob_string_names_the_build_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bad");
+    let o = lab(
+        &dir,
+        &[
+            "ab",
+            "--base-defs",
+            BASE,
+            "--var-defs",
+            "-DHZ4_NO_SUCH_KNOB=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let log = dir.join("build-var.log");
+    assert!(
+        err.contains("build of variant `var` failed (HZ4_DEFS_EXTRA='-DHZ4_NO_SUCH_KNOB=1')"),
+        "{err}"
+    );
+    assert!(err.contains(&log.display().to_string()), "{err}");
+    assert!(
+        err.contains("error: hz4 knobs: HZ4_DEFS_EXTRA: unknown knob 'HZ4_NO_SUCH_KNOB'"),
+        "{err}"
+    );
+    assert!(log.is_file());
+    assert_eq!(json(&dir.join("manifest.json"))["state"], "build_failed");
+}
+
+#[test]
+fn peers_one_lane() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("peers");
+    let o = lab(
+        &dir,
+        &[
+            "peers",
+            "--runs",
+            "1",
+            "--lanes",
+            "guard_r0",
+            "--lib",
+            &format!("again={}", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = json(&dir.join("report.json"));
+    let cells = r["peers"]["lanes"]["guard_r0"].as_object().unwrap();
+    for a in ["hz4", "glibc", "again"] {
+        assert_eq!(cells[a]["ok_runs"], 1, "{a}");
+        assert!(cells[a]["median_ops_per_sec"].as_f64().unwrap() > 0.0);
+    }
+    assert!(
+        r["peers"]["hz4_ratios"]["guard_r0"]["glibc"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("hz4/glibc") && stdout.contains("Peak RSS"),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("guard_r0/glibc-run01.log"))
+            .unwrap()
+            .contains("[HZ_ALLOC] name=glibc lib=none")
+    );
+    assert!(std::fs::read_to_string(dir.join("lanes.svg"))
+        .unwrap()
+        .contains("Peers: median throughput"));
+}
