@@ -122,7 +122,7 @@ pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
         count!(h, malloc_lock_path);
     }
     let lk = shard_lock(bin);
-    let t0 = crate::lockstat::enter(h, lk);
+    let t0 = crate::lockstat::enter(h, lk, mid);
     let mut found = null_mut();
     let mut steps = 0u64;
     // SAFETY: shard lock held for the scan; pages in the bin are unowned.

@@ -28,10 +28,11 @@ fn now_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
-/// Take `lk` on the lock path of heap `h`.
+/// Take `lk` on the lock path of heap `h`; `mid` says whether this is a
+/// mid class (only those are counted and timed, as in the reference dumps).
 #[inline]
-pub fn enter(h: *mut Heap, lk: &Lock) -> Entry {
-    if !LOCK_STATS {
+pub fn enter(h: *mut Heap, lk: &Lock, mid: bool) -> Entry {
+    if !LOCK_STATS || !mid {
         lk.lock();
         return Entry { acquired_ns: 0 };
     }

@@ -24,10 +24,14 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
     count!(h, malloc_calls);
     // SAFETY: `h` is ours; the current page is owned by `h` or the empty page.
     unsafe {
-        if B57 && sc <= STACK_SC_MAX {
-            let b = local_stack::pop(h, sc);
-            if !b.is_null() {
-                return b as *mut u8;
+        if B57 {
+            if sc <= STACK_SC_MAX {
+                let b = local_stack::pop(h, sc);
+                if !b.is_null() {
+                    return b as *mut u8;
+                }
+            } else {
+                count!(h, malloc_owner_local_stack_sc_skip);
             }
         }
         let bin = mid_bin(sc);
