@@ -156,7 +156,7 @@ fn worker(
             c_free(p);
         }
         n += 1;
-        if n % 256 == 0 {
+        if n.is_multiple_of(256) {
             ops.fetch_add(256, Ordering::Relaxed);
         }
     }
@@ -300,7 +300,7 @@ fn children_forked_while_threads_allocate_can_allocate() {
     let mut failures = Vec::new();
     for i in 0..FORKS {
         // Some blocks allocated by the workers, re-tagged for the child.
-        let mut held: Vec<Tagged> = rx.try_iter().take(20).collect();
+        let held: Vec<Tagged> = rx.try_iter().take(20).collect();
         for t in &held {
             t.set(0x77);
         }

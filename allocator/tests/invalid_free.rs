@@ -64,14 +64,6 @@ enum Func {
 }
 
 impl Func {
-    fn name(self) -> &'static str {
-        match self {
-            Func::Free => "free",
-            Func::Realloc => "realloc",
-            Func::UsableSize => "malloc_usable_size",
-        }
-    }
-
     fn call(self, p: *mut c_void) {
         announce(p);
         // SAFETY: deliberately invalid pointers: hz4 must abort before using them.
@@ -121,8 +113,8 @@ fn run_case(case: &str) {
             Func::Free.call(offset(&buf as *const _ as *mut u8, 16));
         }
         "static" => {
-            // SAFETY: only the address is taken; hz4 must not touch it.
-            let p = unsafe { core::ptr::addr_of_mut!(STATIC_BUF) } as *mut u8;
+            // Only the address is taken; hz4 must not touch the static.
+            let p = core::ptr::addr_of_mut!(STATIC_BUF) as *mut u8;
             Func::Free.call(offset(p, 64));
         }
         "mmap" => Func::Free.call(offset(foreign_mapping(), 4096)),
