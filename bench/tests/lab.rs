@@ -166,10 +166,13 @@ fn stage_a_end_to_end() {
 fn ab_with_identical_knobs_is_within_noise() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("aa");
+    let archive = tmp.path().join("archive");
     let o = lab(
         &dir,
         &[
             "ab",
+            "--archive",
+            archive.to_str().unwrap(),
             "--base-defs",
             BASE,
             "--var-defs",
@@ -207,6 +210,16 @@ fn ab_with_identical_knobs_is_within_noise() {
     assert_eq!((p[8].1.as_str(), p[9].1.as_str()), ("var", "base"));
     let svg = std::fs::read_to_string(dir.join("lanes.svg")).unwrap();
     assert!(svg.contains("gate threshold") && svg.contains("95% bootstrap CI"));
+    // The Markdown note: in the lab directory and in --archive DIR.
+    let note = std::fs::read_to_string(archive.join("README.md")).unwrap();
+    assert!(
+        note.contains("Verdict") && note.contains("main_r50"),
+        "{note}"
+    );
+    assert_eq!(
+        note,
+        std::fs::read_to_string(dir.join("report.md")).unwrap()
+    );
 }
 
 #[test]

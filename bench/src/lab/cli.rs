@@ -145,6 +145,10 @@ pub struct AbArgs {
     /// HZ_BENCH_ABORT_AFTER_MS=0 to simulate a crashing variant.
     #[arg(long, value_name = "NAME=VALUE")]
     pub var_env: Vec<String>,
+    /// Also write the Markdown note (gates, mechanism, verdict) to
+    /// DIR/README.md, as `hz-analyze verdict --archive DIR` does.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
     /// Common flags.
     #[command(flatten)]
     pub common: Common,
@@ -313,6 +317,7 @@ struct NewLab {
     runs: u32,
     stats_runs: u32,
     mode: Option<String>,
+    archive: Option<PathBuf>,
     variants: Vec<Variant>,
     /// (variant names, rounds) phases, run in this order.
     phases: Vec<(Vec<String>, u32)>,
@@ -371,6 +376,9 @@ fn new_manifest(lab: NewLab, repo: &Path) -> Result<Manifest> {
             allow_stats_timing: c.allow_stats_timing,
             bench_env: pairs("--bench-env", &c.bench_env)?,
             build_root: build_root.display().to_string(),
+            archive: lab
+                .archive
+                .map(|a| std::path::absolute(&a).unwrap_or(a).display().to_string()),
         },
         lanes: lanes
             .iter()
@@ -520,14 +528,25 @@ fn finish(dir: &Path, m: &mut Manifest) -> Result<i32> {
     std::fs::write(dir.join("report.txt"), &a.text)?;
     std::fs::write(dir.join("report.json"), &a.json)?;
     std::fs::write(dir.join("lanes.svg"), &a.svg)?;
+    let mut files = vec![
+        "report.txt".into(),
+        "report.json".into(),
+        "lanes.svg".into(),
+    ];
+    if let Some(md) = &a.markdown {
+        std::fs::write(dir.join("report.md"), md)?;
+        files.push("report.md".into());
+        if let Some(arch) = &m.settings.archive {
+            std::fs::create_dir_all(arch).with_context(|| format!("--archive {arch}"))?;
+            let note = Path::new(arch).join("README.md");
+            std::fs::write(&note, md).with_context(|| format!("writing {}", note.display()))?;
+            eprintln!("hz-lab: archive note written to {}", note.display());
+        }
+    }
     m.result = Some(ResultInfo {
         exit_code: a.code,
         decision: a.decision.clone(),
-        files: vec![
-            "report.txt".into(),
-            "report.json".into(),
-            "lanes.svg".into(),
-        ],
+        files,
     });
     m.state = LabState::Complete;
     m.save(dir)?;
@@ -577,6 +596,7 @@ fn stage_a_cmd(a: StageAArgs) -> Result<i32> {
         runs: a.runs,
         stats_runs: 0,
         mode: None,
+        archive: None,
         variants: vec![hz4("stats", Role::Stats, &defs, Vec::new())],
         phases: vec![(vec!["stats".into()], a.runs)],
         notes,
@@ -627,6 +647,7 @@ fn ab_cmd(a: AbArgs) -> Result<i32> {
             }
             .into(),
         ),
+        archive: a.archive,
         variants,
         phases,
         notes: Vec::new(),
@@ -707,6 +728,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
         runs: a.runs,
         stats_runs: 0,
         mode: None,
+        archive: None,
         variants,
         phases: vec![(names, a.runs)],
         notes,

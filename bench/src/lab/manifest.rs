@@ -179,6 +179,9 @@ pub struct Settings {
     pub bench_env: Vec<(String, String)>,
     /// Root of the per-variant cargo target directories.
     pub build_root: String,
+    /// `ab --archive DIR`: where the Markdown note goes.
+    #[serde(default)]
+    pub archive: Option<String>,
 }
 
 /// Report files and the decision, once written.

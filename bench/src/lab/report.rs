@@ -7,9 +7,10 @@ use std::path::Path;
 
 use anyhow::Result;
 use hz_analyze::{
-    gates, lanes::lane_order, load_runs, mechanism, ratios::median, render_json, render_text,
-    stage_a, verdict, Document, GateOptions, GateReport, LoadOptions, MechanismOptions, Mode, Run,
-    StageADecision, StageAOptions, StageAReport, Status, VerdictDecision,
+    gates, lanes::lane_order, load_runs, mechanism, ratios::median, render_json, render_markdown,
+    render_text, stage_a, verdict, Document, GateOptions, GateReport, LoadOptions,
+    MechanismOptions, Mode, Run, StageADecision, StageAOptions, StageAReport, Status,
+    VerdictDecision,
 };
 use serde::Serialize;
 
@@ -34,6 +35,8 @@ pub struct Analysis {
     pub json: String,
     /// `lanes.svg`.
     pub svg: String,
+    /// `report.md` (the analyzer's Markdown rendering; not for peers).
+    pub markdown: Option<String>,
     /// Exit status.
     pub code: i32,
     /// Decision in words.
@@ -166,6 +169,7 @@ fn stage_a_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
     Ok(Analysis {
         text: format!("{}{}", lab_header(dir, m), render_text(&d)),
         json: render_json(&d),
+        markdown: Some(render_markdown(&d)),
         svg,
         code,
         decision,
@@ -211,7 +215,7 @@ fn ab_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
         }
     };
     let svg = svg::render(&ab_chart(&g, m));
-    let mut d = doc("ab", files);
+    let mut d = doc("verdict", files);
     d.gates = Some(g);
     d.mechanism = Some(mech);
     d.verdict = Some(v);
@@ -227,6 +231,7 @@ fn ab_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
     Ok(Analysis {
         text,
         json: render_json(&d),
+        markdown: Some(render_markdown(&d)),
         svg,
         code,
         decision,
@@ -596,6 +601,7 @@ fn peers_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
         text,
         json,
         svg: svg::render(&peers_chart(&p, m)),
+        markdown: None,
         code: status_code(p.status),
         decision: p.status.to_string(),
     })

@@ -342,6 +342,7 @@ pub mod tests {
                 allow_stats_timing: false,
                 bench_env: vec![("HZ_ALL".into(), "1".into())],
                 build_root: String::new(),
+                archive: None,
             },
             lanes: hz_analyze::LANES
                 .iter()
