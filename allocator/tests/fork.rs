@@ -5,7 +5,9 @@
 //! worker threads allocated, spawns a thread that does the same, and
 //! `_exit(0)`s. A child that deadlocks (an allocator lock inherited from a
 //! thread that does not exist in the child) is killed at its deadline and
-//! fails the test.
+//! fails the test. Threads in children are raw pthreads (see `raw_thread`).
+//! (Checked: with hz4's `pthread_atfork` call removed, most
+//! children of this test deadlock.)
 
 use core::ffi::c_void;
 use std::alloc::{alloc, dealloc, Layout};
@@ -155,10 +157,72 @@ fn worker(
             *p.add(size - 1) = 2;
             c_free(p);
         }
+        lock_heavy(id % 4, &mut rng);
         n += 1;
         if n.is_multiple_of(256) {
             ops.fetch_add(256, Ordering::Relaxed);
         }
+    }
+}
+
+/// Extra work per worker kind that goes through the allocator's shared
+/// locks, so that forks often catch one of them held (or contended) by a
+/// thread that will not exist in the child.
+fn lock_heavy(kind: usize, rng: &mut Rng) {
+    match kind {
+        // Thread churn: heap pool lock at thread start and exit; the exit
+        // releases pages and caches to the global bins and span lists.
+        1 => {
+            let seed = rng.next();
+            let h = std::thread::spawn(move || {
+                let mut rng = Rng(seed);
+                (0..40)
+                    .map(|_| Tagged::new(rng.size().min(200_000), 5))
+                    .collect::<Vec<_>>()
+            });
+            let blocks = h.join().unwrap();
+            assert!(blocks.iter().all(|t| t.ok(5)));
+        }
+        // Huge mappings: the segment supply lock on every alloc and free.
+        2 => drop(Tagged::new((4 << 20) + rng.below(2 << 20), 6)),
+        // Large spans: overflow the thread cache into the global span lists.
+        3 => {
+            let pages = 2 + rng.below(40);
+            let v: Vec<Tagged> = (0..48).map(|_| Tagged::new(pages << 16, 7)).collect();
+            drop(v);
+        }
+        _ => {}
+    }
+}
+
+/// Run `f` on a new thread made with `pthread_create` and join it.
+///
+/// Not `std::thread::spawn`: std's thread start takes process-wide locks
+/// of its own (the stack-overflow handler's thread-info mutex), which a
+/// thread of the parent may hold at the fork -- a std limitation after
+/// fork, not the allocator's. A panic in `f` aborts the process.
+fn raw_thread(f: impl FnOnce() -> usize + Send + 'static) -> usize {
+    type Job = Box<dyn FnOnce() -> usize + Send>;
+    extern "C" fn start(arg: *mut c_void) -> *mut c_void {
+        // SAFETY: `arg` is the Box<Job> leaked by the spawner below, taken once.
+        let job = unsafe { Box::from_raw(arg as *mut Job) };
+        job() as *mut c_void
+    }
+    let job: Box<Job> = Box::new(Box::new(f));
+    // SAFETY: plain pthread_create/join with a valid start routine and a
+    // heap argument that the new thread takes ownership of.
+    unsafe {
+        let mut tid: libc::pthread_t = 0;
+        let rc = libc::pthread_create(
+            &mut tid,
+            core::ptr::null(),
+            start,
+            Box::into_raw(job) as *mut c_void,
+        );
+        assert_eq!(rc, 0, "pthread_create failed");
+        let mut ret: *mut c_void = core::ptr::null_mut();
+        assert_eq!(libc::pthread_join(tid, &mut ret), 0);
+        ret as usize
     }
 }
 
@@ -214,7 +278,7 @@ fn child_work(held: Vec<Tagged>, seed: u64) {
     }
     // A thread in the child: allocates, frees, and frees some of ours.
     let give: Vec<(Tagged, u8)> = live.drain(..live.len() / 2).collect();
-    let h = std::thread::spawn(move || {
+    let n = raw_thread(move || {
         for (t, tag) in give {
             assert!(t.ok(tag));
         }
@@ -225,15 +289,15 @@ fn child_work(held: Vec<Tagged>, seed: u64) {
         assert!(v.iter().all(|t| t.ok(9)));
         v.len()
     });
-    assert_eq!(h.join().expect("child's thread panicked"), 500);
+    assert_eq!(n, 500);
     for (t, tag) in live {
         assert!(t.ok(tag));
     }
 }
 
 /// Wait for `pid` until the deadline; kill it if it is still running.
-fn wait_child(pid: libc::pid_t, what: &str) -> Result<(), String> {
-    let deadline = Instant::now() + CHILD_DEADLINE;
+fn wait_child(pid: libc::pid_t, what: &str, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
     loop {
         let mut status = 0;
         // SAFETY: waiting for our own child with a valid status pointer.
@@ -250,16 +314,43 @@ fn wait_child(pid: libc::pid_t, what: &str) -> Result<(), String> {
         }
         assert_eq!(r, 0, "waitpid failed: {}", std::io::Error::last_os_error());
         if Instant::now() > deadline {
+            let stacks = gdb_backtrace(pid);
             // SAFETY: killing and reaping our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, &mut status, 0);
             }
             return Err(format!(
-                "{what}: child still running after {CHILD_DEADLINE:?} (deadlock after fork?)"
+                "{what}: child still running after {limit:?} (deadlock after fork?)\n{stacks}"
             ));
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The stacks of a hung child, when gdb is installed (diagnostics only).
+fn gdb_backtrace(pid: libc::pid_t) -> String {
+    let out = std::process::Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-nx",
+            "-ex",
+            "thread apply all bt 30",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let frames: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
+                .collect();
+            format!("child stacks (gdb):\n{}", frames.join("\n"))
+        }
+        Err(e) => format!("(no stacks: gdb not runnable: {e})"),
     }
 }
 
@@ -307,12 +398,15 @@ fn children_forked_while_threads_allocate_can_allocate() {
         let tf = Instant::now();
         let pid = fork_run(move || child_work(held, 1000 + i as u64));
         let forked = tf.elapsed();
-        let r = wait_child(pid, &format!("fork {i}"));
+        let r = wait_child(pid, &format!("fork {i}"), CHILD_DEADLINE);
         if std::env::var_os("FORK_DEBUG").is_some() {
             eprintln!("fork {forked:?} child {:?}", tf.elapsed());
         }
         if let Err(e) = r {
             failures.push(e);
+            if failures.len() >= 2 {
+                break; // enough evidence; do not spend 10 s per broken child
+            }
         }
         // The parent keeps allocating between forks too.
         let v: Vec<Tagged> = (0..50).map(|k| Tagged::new(1 + k * 997, 3)).collect();
@@ -340,15 +434,41 @@ fn a_child_can_fork_again() {
     // Fork inside a forked child (atfork handlers run in a process whose
     // locks were reset by the previous fork), with a thread running there.
     let pid = fork_run(|| {
-        let busy = std::thread::spawn(|| {
+        // The busy thread must run during the inner fork, so it is joined
+        // after it; a raw pthread (see `raw_thread`) started by hand.
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        type Job = Box<dyn FnOnce() + Send>;
+        extern "C" fn start(arg: *mut c_void) -> *mut c_void {
+            // SAFETY: the Box<Job> leaked below, taken once.
+            let job = unsafe { Box::from_raw(arg as *mut Job) };
+            job();
+            core::ptr::null_mut()
+        }
+        let job: Box<Job> = Box::new(Box::new(move || {
             let mut rng = Rng(77);
-            for _ in 0..20_000 {
+            while !stop2.load(Ordering::Relaxed) {
                 black_box(Tagged::new(rng.size().min(100_000), 1));
             }
-        });
+        }));
+        let mut tid: libc::pthread_t = 0;
+        // SAFETY: valid start routine; the thread owns the leaked job.
+        let rc = unsafe {
+            libc::pthread_create(
+                &mut tid,
+                core::ptr::null(),
+                start,
+                Box::into_raw(job) as *mut c_void,
+            )
+        };
+        assert_eq!(rc, 0);
+        std::thread::sleep(Duration::from_millis(5));
         let grandchild = fork_run(|| child_work(Vec::new(), 5));
-        wait_child(grandchild, "grandchild").unwrap();
-        busy.join().unwrap();
+        let r = wait_child(grandchild, "grandchild", CHILD_DEADLINE);
+        stop.store(true, Ordering::Relaxed);
+        // SAFETY: joining the thread created above, once.
+        unsafe { libc::pthread_join(tid, core::ptr::null_mut()) };
+        r.unwrap();
     });
-    wait_child(pid, "child").unwrap();
+    wait_child(pid, "child", 2 * CHILD_DEADLINE).unwrap();
 }
