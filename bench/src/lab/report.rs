@@ -468,6 +468,12 @@ fn peers_text(p: &PeersReport, m: &Manifest) -> String {
     let row = |s: &mut String, cells: Vec<String>| {
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     };
+    // Header row plus the Markdown separator (first column left, numbers right).
+    let head_row = |s: &mut String, cells: Vec<String>| {
+        let n = cells.len();
+        row(s, cells);
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(n - 1));
+    };
     let _ = writeln!(
         s,
         "\n== Median throughput, million ops/s (medians of {} run(s)) ==",
@@ -475,7 +481,7 @@ fn peers_text(p: &PeersReport, m: &Manifest) -> String {
     );
     let mut head = vec!["lane".to_owned()];
     head.extend(names.iter().map(|n| n.to_string()));
-    row(&mut s, head);
+    head_row(&mut s, head);
     for lane in &lanes {
         let mut cells = vec![lane.to_string()];
         for n in &names {
@@ -496,7 +502,7 @@ fn peers_text(p: &PeersReport, m: &Manifest) -> String {
         );
         let mut head = vec!["lane".to_owned()];
         head.extend(peers.iter().map(|n| format!("hz4/{n}")));
-        row(&mut s, head);
+        head_row(&mut s, head);
         for lane in &lanes {
             let mut cells = vec![lane.to_string()];
             for n in &peers {
@@ -513,7 +519,7 @@ fn peers_text(p: &PeersReport, m: &Manifest) -> String {
     let _ = writeln!(s, "\n== Peak RSS, median max_rss_kb in MiB ==");
     let mut head = vec!["lane".to_owned()];
     head.extend(names.iter().map(|n| n.to_string()));
-    row(&mut s, head);
+    head_row(&mut s, head);
     for lane in &lanes {
         let mut cells = vec![lane.to_string()];
         for n in &names {
