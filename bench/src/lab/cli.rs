@@ -431,24 +431,47 @@ fn prepare(
                     "building variant {} (HZ4_DEFS_EXTRA='{defs}')",
                     v.name
                 ));
-                let built =
-                    match build::build_hz4(&repo, &build_root, &v.name, &defs, &dir.join(&log_rel))
-                    {
-                        Ok(lib) => lib,
-                        Err(e) => {
-                            m.state = LabState::BuildFailed;
-                            m.notes.push(format!("{}: {e}", sys::now_iso()));
-                            m.save(dir)?;
-                            return Err(match e.downcast::<BuildFailure>() {
-                                Ok(f) => Exit {
-                                    code: EXIT_INPUT,
-                                    msg: f.to_string(),
-                                }
-                                .into(),
-                                Err(e) => e,
-                            });
-                        }
-                    };
+                let built = match build::build_hz4(
+                    &repo,
+                    &build_root,
+                    &v.name,
+                    &defs,
+                    &dir.join(&log_rel),
+                ) {
+                    Ok(lib) => lib,
+                    Err(_) if exec::stop_requested() => {
+                        // Ctrl-C reached cargo too (same process group).
+                        m.state = LabState::Interrupted;
+                        m.notes.push(format!(
+                            "{}: interrupted while building variant {}",
+                            sys::now_iso(),
+                            v.name
+                        ));
+                        m.save(dir)?;
+                        return Err(Exit {
+                                code: EXIT_INTERRUPTED,
+                                msg: format!(
+                                    "interrupted while building variant {}; continue with: hz-lab resume {}",
+                                    v.name,
+                                    dir.display()
+                                ),
+                            }
+                            .into());
+                    }
+                    Err(e) => {
+                        m.state = LabState::BuildFailed;
+                        m.notes.push(format!("{}: {e}", sys::now_iso()));
+                        m.save(dir)?;
+                        return Err(match e.downcast::<BuildFailure>() {
+                            Ok(f) => Exit {
+                                code: EXIT_INPUT,
+                                msg: f.to_string(),
+                            }
+                            .into(),
+                            Err(e) => e,
+                        });
+                    }
+                };
                 let copy = dir.join("libs").join(format!("libhz4-{}.so", v.name));
                 std::fs::copy(&built, &copy).with_context(|| {
                     format!("copying {} to {}", built.display(), copy.display())
@@ -742,6 +765,11 @@ fn resume_cmd(a: ResumeArgs) -> Result<i32> {
     let mut m = Manifest::load(&dir).map_err(|e| usage(format!("{e:#}")))?;
     let pending = m.pending().len();
     let head = sys::git_info(Path::new(&m.repo));
+    m.notes.push(format!(
+        "{}: resumed with {pending} of {} runs to go",
+        sys::now_iso(),
+        m.planned.len()
+    ));
     if head.revision != m.git.revision {
         m.notes.push(format!(
             "{}: resumed at git {} (the lab started at {})",
