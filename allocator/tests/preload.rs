@@ -234,7 +234,18 @@ fn compare(what: &str, steps: &[(&[&str], &str)], env: &[(&str, &str)], setup: &
         }
         results.push(outs);
     }
-    let (plain, pre) = (&results[0], &results[1]);
+    let plain = &results[0];
+    // A stats build (HZ4_MID_STATS_B1=1) dumps `[HZ4_...]` lines to stderr
+    // at exit by design; they are the allocator's, not the program's.
+    let pre: Vec<Outcome> = results[1]
+        .iter()
+        .map(|o| Outcome {
+            status: o.status,
+            stdout: o.stdout.clone(),
+            stderr: without_hz4_report(&o.stderr),
+        })
+        .collect();
+    let pre = &pre;
     if std::env::var_os("HZ4_PRELOAD_SHOW").is_some() {
         for ((argv, _), o) in steps.iter().zip(pre) {
             eprintln!("=== {argv:?}\n{}", o.show());
@@ -255,6 +266,16 @@ fn compare(what: &str, steps: &[(&[&str], &str)], env: &[(&str, &str)], setup: &
             b.show()
         );
     }
+}
+
+/// `stderr` without the lines of hz4's own stats dump (`[HZ4_...] ...`).
+fn without_hz4_report(stderr: &[u8]) -> Vec<u8> {
+    stderr
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b"[HZ4_"))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 fn no_setup(_: &Path) {}
