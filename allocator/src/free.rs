@@ -67,7 +67,7 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
                 if a != page::page_start(p) as usize {
                     crate::fatal::invalid_pointer(func, "interior pointer into a large object", a);
                 }
-                crate::large::free(tls::heap(), p, a);
+                crate::large::free(tls::heap(), p, a, func);
             }
             KIND_HUGE => {
                 if a & (crate::config::PAGE_SIZE - 1) != 0 {
@@ -95,10 +95,17 @@ pub unsafe fn usable_size(ptr: *mut u8, func: &'static str) -> usize {
     let p = page_of(a);
     // SAFETY: `a` is in one of our segments.
     unsafe {
+        // Read only once the address is known to be an object start.
+        let live = |size: usize| {
+            if (*(a as *const Block)).guard == page::free_mark(p) {
+                crate::fatal::invalid_pointer(func, "pointer already freed", a);
+            }
+            size
+        };
         match (*p).kind {
-            KIND_SMALL | KIND_MID if page::is_object_start(p, a) => (*p).block_size as usize,
+            KIND_SMALL | KIND_MID if page::is_object_start(p, a) => live((*p).block_size as usize),
             KIND_LARGE if a == page::page_start(p) as usize => {
-                ((*p).span_pages as usize) << crate::config::PAGE_SHIFT
+                live(((*p).span_pages as usize) << crate::config::PAGE_SHIFT)
             }
             KIND_HUGE if a & (crate::config::PAGE_SIZE - 1) == 0 => crate::segment::huge_usable(a),
             _ => crate::fatal::invalid_pointer(func, "not the start of a live object", a),

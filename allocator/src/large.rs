@@ -124,19 +124,20 @@ unsafe fn refill(h: *mut Heap, k: usize) {
     LOCKS[k].unlock();
 }
 
-/// Free a large span whose head page is `p`. `h` may be null.
+/// Free a large span whose head page is `p`. `h` may be null; `func` names
+/// the C entry point for error messages.
 ///
 /// # Safety
 /// `ptr` is the start of the live span headed by `p`.
 #[inline(never)]
-pub unsafe fn free(h: *mut Heap, p: *mut Page, ptr: usize) {
+pub unsafe fn free(h: *mut Heap, p: *mut Page, ptr: usize, func: &'static str) {
     // SAFETY: validated by the caller: head page of a live span.
     unsafe {
         let k = (*p).span_pages as usize;
         let b = ptr as *mut Block;
         let mark = page::free_mark(p);
         if (*b).guard == mark {
-            crate::fatal::invalid_pointer("free", "double free of a large object", ptr);
+            crate::fatal::invalid_pointer(func, "double free of a large object", ptr);
         }
         (*b).guard = mark;
         if h.is_null() {
