@@ -178,19 +178,33 @@ fn ab_with_identical_knobs_is_within_noise() {
             "--var-defs",
             BASE,
             "--runs",
-            "5",
+            "9",
             "--stats-runs",
             "1",
         ],
     );
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
     let r = json(&dir.join("report.json"));
+    let mut noise = 0;
     for lane in ["guard_r0", "main_r0", "main_r50", "cross128_r90"] {
         let l = &r["gates"]["lanes"][lane];
-        assert_eq!(l["base_runs"], 5, "{lane}");
-        assert_eq!(l["var_runs"], 5, "{lane}");
-        assert_eq!(l["within_noise"], true, "{lane}: {l}");
+        assert_eq!(l["base_runs"], 9, "{lane}");
+        assert_eq!(l["var_runs"], 9, "{lane}");
+        // "Within noise" in the analyzer's sense (the 95 % interval holds 0
+        // and the gate) or at least no detectable change (it holds 0): an
+        // identical build must never show a real difference. With only 9
+        // runs per side the interval is sometimes narrower than a +3 % gate.
+        let (lo, hi) = (
+            l["ci_low_pct"].as_f64().unwrap(),
+            l["ci_high_pct"].as_f64().unwrap(),
+        );
+        assert!(
+            l["within_noise"] == true || (lo <= 0.0 && hi >= 0.0),
+            "{lane}: {l}"
+        );
+        noise += usize::from(l["within_noise"] == true);
     }
+    assert!(noise >= 3, "{}", r["gates"]);
     assert_eq!(r["gates"]["stability"]["status"], "pass");
     assert!(r["mechanism"].is_object() && r["verdict"].is_object());
     let m = json(&dir.join("manifest.json"));
