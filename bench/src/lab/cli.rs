@@ -26,7 +26,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// them to the analyzer. Exit status: 0 PROCEED/GO/pass, 1 STOP/NO-GO/fail,
 /// 2 bad input or build failure, 3 UNDECIDED, 130 interrupted.
 #[derive(Debug, Parser)]
-#[command(name = "hz-lab", version, about, max_term_width = 100)]
+#[command(name = "hz-lab", version, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -594,8 +594,8 @@ fn start(lab: NewLab) -> Result<i32> {
         lab.common.out.clone(),
     );
     let command = lab.command;
-    let dir = fresh_dir(&repo, out.as_deref(), command)?;
     let mut m = new_manifest(lab, &repo)?;
+    let dir = fresh_dir(&repo, out.as_deref(), command)?;
     m.save(&dir)?;
     eprintln!(
         "hz-lab: {command}: {} runs planned; lab directory {}",
