@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn geometry_is_consistent() {
         assert_eq!(PAGES_PER_SEG, 64);
-        assert!(MAX_SPAN_PAGES * PAGE_SIZE < SEG_SIZE);
-        assert!(LOCK_SHARDS.is_power_of_two());
+        assert_eq!(MAX_SPAN_PAGES * PAGE_SIZE + PAGE_SIZE, SEG_SIZE);
+        assert_eq!(LOCK_SHARDS.count_ones(), 1);
     }
 }
