@@ -663,6 +663,27 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// `[HZ_RUN_STATUS] status=S ...`, appended by the lab runner after a
+    /// run: any status but `ok` (a crash, a timeout, a kill, a non-zero exit,
+    /// corruption, allocation failures) makes the run unstable.
+    fn run_status_line(&mut self, line: &[u8], rest: &[u8]) -> Result<(), InputError> {
+        let mut status = None;
+        for tok in tokens(rest) {
+            if let Some(v) = tok.strip_prefix(b"status=") {
+                status = Some(v);
+            }
+        }
+        let Some(status) = status else {
+            return Err(self.truncated("[HZ_RUN_STATUS] lacks `status=`"));
+        };
+        self.touch();
+        if status != b"ok" {
+            let text = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+            self.cur.crash_lines.push((self.line, text));
+        }
+        Ok(())
+    }
+
     fn pairs(&self, rest: &[u8], bare_ok: bool) -> Result<Vec<(String, String)>, InputError> {
         let mut out = Vec::new();
         for tok in tokens(rest) {
@@ -730,6 +751,9 @@ impl<'a> Parser<'a> {
             }
             if let Some(rest) = line.strip_prefix(b"[CORRUPTION]") {
                 return self.corruption_line(rest);
+            }
+            if let Some(rest) = line.strip_prefix(b"[HZ_RUN_STATUS]") {
+                return self.run_status_line(line, rest);
             }
             if let Some(rest) = line.strip_prefix(b"[HZ4_BUILD]") {
                 let p = self.pairs(rest, true)?;
@@ -952,6 +976,27 @@ mod tests {
         assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Corruption);
         let s = crate::summarize(&r);
         assert_eq!(s.unstable_runs(), 1);
+    }
+
+    #[test]
+    fn lab_run_status_other_than_ok_is_a_stability_failure() {
+        let ok = runs(&format!(
+            "{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok exit=0 wall_ms=10\n"
+        ));
+        assert!(ok[0].crash_lines.is_empty());
+        for st in [
+            "crashed signal=6",
+            "timeout",
+            "exit_nonzero exit=3",
+            "alloc_failures",
+        ] {
+            let r = runs(&format!("{ARGS}{TPUT}[HZ_RUN_STATUS] status={st}\n"));
+            assert_eq!(r[0].crash_lines.len(), 1, "{st}");
+            assert_eq!(crate::summarize(&r).unstable_runs(), 1, "{st}");
+        }
+        // A crash before the throughput line: one run, unstable.
+        let r = runs(&format!("{ARGS}[HZ_RUN_STATUS] status=crashed signal=11\n"));
+        assert_eq!(crate::summarize(&r).unstable_runs(), 1);
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn stage_a_end_to_end() {
         "report.txt",
         "report.json",
         "lanes.svg",
-        "build-stats.log",
+        "build-stats.out",
     ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
@@ -363,7 +363,7 @@ fn bad_knob_string_names_the_build_error() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    let log = dir.join("build-var.log");
+    let log = dir.join("build-var.out");
     assert!(
         err.contains("build of variant `var` failed (HZ4_DEFS_EXTRA='-DHZ4_NO_SUCH_KNOB=1')"),
         "{err}"

@@ -210,11 +210,11 @@ error: failed to run custom build command for `hz4 v0.1.0`\n";
         let f = BuildFailure {
             variant: "var".into(),
             defs: "-DHZ4_NOPE=1".into(),
-            log: "/x/build-var.log".into(),
+            log: "/x/build-var.out".into(),
             errors: vec!["error: hz4 knobs: boom".into()],
         };
         let s = f.to_string();
-        assert!(s.starts_with("build of variant `var` failed (HZ4_DEFS_EXTRA='-DHZ4_NOPE=1'); build output: /x/build-var.log"));
+        assert!(s.starts_with("build of variant `var` failed (HZ4_DEFS_EXTRA='-DHZ4_NOPE=1'); build output: /x/build-var.out"));
         assert!(s.ends_with("\n  error: hz4 knobs: boom"));
     }
 }

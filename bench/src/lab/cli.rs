@@ -406,11 +406,11 @@ fn prepare(
 ) -> Result<PathBuf> {
     let repo = PathBuf::from(&m.repo);
     let bench_path = match (bench, m.bench.as_deref().map(Path::new)) {
-        (Some(b), _) => build::ensure_bench(&repo, Some(b), &dir.join("build-hz-bench.log"))?,
+        (Some(b), _) => build::ensure_bench(&repo, Some(b), &dir.join("build-hz-bench.out"))?,
         (None, Some(b)) if b.is_file() => b.to_path_buf(),
         _ => {
             p.note("building hz-bench (cargo build --release -p hz-bench)");
-            build::ensure_bench(&repo, None, &dir.join("build-hz-bench.log"))?
+            build::ensure_bench(&repo, None, &dir.join("build-hz-bench.out"))?
         }
     };
     m.bench = Some(bench_path.display().to_string());
@@ -426,7 +426,7 @@ fn prepare(
                     continue;
                 }
                 let defs = v.defs.clone().unwrap_or_default();
-                let log_rel = format!("build-{}.log", v.name);
+                let log_rel = format!("build-{}.out", v.name);
                 p.note(&format!(
                     "building variant {} (HZ4_DEFS_EXTRA='{defs}')",
                     v.name
