@@ -36,8 +36,8 @@ pub struct Heap {
     pub bins: [ClassQueue; BINS],
     /// Mid mallocs so far; drives the periodic remote drain.
     pub tick: u32,
-    /// Stats shard of this thread.
-    pub shard: usize,
+    /// Stats counter slot, owned by this heap for life.
+    pub shard: crate::stats::OwnedShard,
     /// Lock-path entries so far; drives lock-time sampling.
     pub lock_ticks: u64,
     /// Pages reserved from the segment supply, not yet formatted.
@@ -112,6 +112,8 @@ pub fn acquire() -> *mut Heap {
         if h.is_null() {
             return h;
         }
+        // SAFETY: fresh private mapping; the slot stays with this heap.
+        unsafe { (*h).shard = crate::stats::claim_shard() };
     }
     // SAFETY: `h` is a private heap-sized region; every field is written below
     // before the heap is published through TLS.
@@ -121,7 +123,6 @@ pub fn acquire() -> *mut Heap {
             *q = ClassQueue { cur: e, npages: 0 };
         }
         (*h).tick = 0;
-        (*h).shard = crate::stats::next_shard();
         (*h).lock_ticks = 0;
         (*h).resv_n = 0;
         for s in (*h).spans.iter_mut() {

@@ -38,7 +38,7 @@ pub fn enter(h: *mut Heap, lk: &Lock, mid: bool) -> Entry {
     }
     // SAFETY: the lock path runs with the calling thread's live heap.
     let shard = unsafe { shard_of(h) };
-    hz4_stats::LOCK.lock_enter.inc(shard);
+    hz4_stats::LOCK.lock_enter.add_owned(shard, 1);
     // SAFETY: the lock path always runs with the caller's live heap.
     let n = unsafe {
         (*h).lock_ticks = (*h).lock_ticks.wrapping_add(1);
@@ -51,7 +51,9 @@ pub fn enter(h: *mut Heap, lk: &Lock, mid: bool) -> Entry {
     let t0 = now_ns();
     lk.lock();
     let t1 = now_ns();
-    hz4_stats::LOCK.on_lock_wait_sample(shard, t1.saturating_sub(t0), LOCK_CONTENDED_NS);
+    // The sampled-time keys are only ever written through these helpers
+    // (atomic adds), so passing the slot index is safe.
+    hz4_stats::LOCK.on_lock_wait_sample(shard.index(), t1.saturating_sub(t0), LOCK_CONTENDED_NS);
     Entry {
         acquired_ns: t1.max(1),
     }
@@ -66,7 +68,7 @@ pub fn leave(h: *mut Heap, lk: &Lock, e: Entry, binscan_steps: u64) {
         lk.unlock();
         // SAFETY: the lock path runs with the calling thread's live heap.
         let shard = unsafe { shard_of(h) };
-        hz4_stats::LOCK.on_lock_hold_sample(shard, held, binscan_steps);
+        hz4_stats::LOCK.on_lock_hold_sample(shard.index(), held, binscan_steps);
     } else {
         lk.unlock();
     }

@@ -223,7 +223,7 @@ pub unsafe fn remote_push(p: *mut Page, b: *mut Block, relink: bool) {
 ///
 /// # Safety
 /// Caller owns `p` (or holds its bin lock while unowned).
-#[inline(never)]
+#[inline]
 pub unsafe fn drain_remote(p: *mut Page) -> u32 {
     // SAFETY: the swap gives us exclusive ownership of the whole chain.
     unsafe {

@@ -68,11 +68,7 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
                 steps += 1;
                 let next = (*p).next;
                 if crate::page::remote_pending(p) {
-                    let n = page::drain_remote(p);
-                    if mid {
-                        count!(h, malloc_owner_drain);
-                        count!(h, malloc_owner_drain_objs, n as u64);
-                    }
+                    owner_drain(h, p, mid);
                 }
                 if (*p).used == 0 {
                     if spare_empty {
@@ -110,17 +106,28 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
     }
 }
 
+/// The owner drains `p`'s remote queue on the malloc path (counted for mid pages).
+///
+/// # Safety
+/// `h` is the calling thread's heap and owns `p`.
+#[cold]
+#[inline(never)]
+pub unsafe fn owner_drain(h: *mut Heap, p: *mut Page, mid: bool) {
+    // SAFETY: `p` is owned by `h` (caller's contract).
+    let n = unsafe { page::drain_remote(p) };
+    if mid {
+        count!(h, malloc_owner_drain);
+        count!(h, malloc_owner_drain_objs, n as u64);
+    }
+}
+
 /// Pop from `p`, draining its remote queue and carving as needed.
 #[inline(always)]
 unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> {
     // SAFETY: `p` is owned by `h`, the calling thread's heap.
     unsafe {
         if (*p).free.is_null() && crate::page::remote_pending(p) {
-            let n = page::drain_remote(p);
-            if mid {
-                count!(h, malloc_owner_drain);
-                count!(h, malloc_owner_drain_objs, n as u64);
-            }
+            owner_drain(h, p, mid);
         }
         if (*p).free.is_null() {
             page::carve(p);

@@ -15,24 +15,28 @@ static DUMP: hz4_stats::DumpConfig = hz4_stats::DumpConfig {
     build_line: Some(BUILD_LINE),
 };
 
-/// Stats shard for a new thread's heap.
+pub use hz4_stats::OwnedShard;
+
+/// Counter slot for a newly mapped heap: owned by the heap for life (heaps
+/// are recycled, never unmapped), so each thread using it is the slot's
+/// only writer and increments need no locked instruction.
 #[inline]
-pub fn next_shard() -> usize {
+pub fn claim_shard() -> OwnedShard {
     if STATS {
-        hz4_stats::next_shard()
+        hz4_stats::claim_shard()
     } else {
-        0
+        OwnedShard::SHARED
     }
 }
 
-/// Shard of heap `h` (shard 0 for a thread without a heap).
+/// Counter slot of heap `h` (the shared, atomic slot for a thread without a heap).
 ///
 /// # Safety
 /// `h` is null or a live heap.
 #[inline(always)]
-pub unsafe fn shard_of(h: *mut Heap) -> usize {
+pub unsafe fn shard_of(h: *mut Heap) -> OwnedShard {
     if h.is_null() {
-        0
+        OwnedShard::SHARED
     } else {
         // SAFETY: caller's contract: a non-null `h` is a live heap.
         unsafe { (*h).shard }
@@ -43,7 +47,7 @@ pub unsafe fn shard_of(h: *mut Heap) -> usize {
 #[inline(always)]
 pub fn supply_new_segment() {
     if STATS {
-        hz4_stats::SUPPLY.supply_resv_new_seg.inc_here();
+        hz4_stats::SUPPLY.supply_resv_new_seg.inc_shared();
     }
 }
 
@@ -72,7 +76,7 @@ macro_rules! count {
             // SAFETY: every call site passes null or the calling thread's live heap.
             #[allow(unused_unsafe)]
             let shard = unsafe { $crate::stats::shard_of($h) };
-            hz4_stats::MID.$field.add(shard, $n);
+            hz4_stats::MID.$field.add_owned(shard, $n);
         }
     }};
 }
@@ -84,7 +88,7 @@ macro_rules! count_lock {
             // SAFETY: every call site passes null or the calling thread's live heap.
             #[allow(unused_unsafe)]
             let shard = unsafe { $crate::stats::shard_of($h) };
-            hz4_stats::LOCK.$field.add(shard, $n);
+            hz4_stats::LOCK.$field.add_owned(shard, $n);
         }
     }};
 }
@@ -93,9 +97,10 @@ macro_rules! count_lock {
 macro_rules! count_supply {
     ($h:expr, $field:ident, $n:expr) => {{
         if $crate::config::STATS {
-            hz4_stats::SUPPLY
-                .$field
-                .add($crate::stats::shard_of($h), $n);
+            // SAFETY: every call site passes null or the calling thread's live heap.
+            #[allow(unused_unsafe)]
+            let shard = unsafe { $crate::stats::shard_of($h) };
+            hz4_stats::SUPPLY.$field.add_owned(shard, $n);
         }
     }};
 }

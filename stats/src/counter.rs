@@ -23,11 +23,21 @@
 //! the same L1 set and a thread touching more counters than the cache has
 //! ways would evict its own shards.
 //!
-//! A thread picks its shard once ([`next_shard`], round-robin) and only ever
-//! adds to that slot, so with at most 64 threads no two threads share a
-//! line. Beyond 64 threads two threads may share a shard; the adds are
-//! still atomic read-modify-writes, so no increment is lost, only the
-//! line becomes shared.
+//! Two ways to write:
+//!
+//! - **Owned slots** (the allocator's way). A thread claims a slot for
+//!   itself with [`claim_shard`] and is then its only writer, so
+//!   [`ShardedCounter::add_owned`] is a plain load and store — no locked
+//!   read-modify-write on the hot path, and still exact. When all 64 slots
+//!   are claimed, `claim_shard` hands out the shared slot (the 65th line),
+//!   which `add_owned` updates with an atomic `fetch_add`. A slot is given
+//!   back with [`release_shard`]; the release/claim pair orders the old
+//!   owner's last store before the new owner's first load.
+//! - **Round-robin slots** ([`next_shard`], [`ShardedCounter::add`]): every
+//!   add is an atomic `fetch_add`, so threads may share a slot. Never mix
+//!   these with owned slots on the same counter: `add` on a slot that has an
+//!   owner could be overwritten by the owner's plain store. The allocator
+//!   only uses owned slots and [`ShardedCounter::inc_shared`].
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -56,8 +66,9 @@ impl Shard {
 #[repr(C)]
 pub struct ShardedCounter {
     shards: [Shard; SHARDS],
-    // Skews the next counter's shards by one line (see module doc).
-    _skew: Shard,
+    // The shared slot: written only with atomic read-modify-writes. Being a
+    // 65th line, it also skews the next counter's shards (see module doc).
+    shared: Shard,
 }
 
 impl ShardedCounter {
@@ -65,7 +76,7 @@ impl ShardedCounter {
     pub const fn new() -> Self {
         Self {
             shards: [const { Shard::zero() }; SHARDS],
-            _skew: Shard::zero(),
+            shared: Shard::zero(),
         }
     }
 
@@ -91,6 +102,32 @@ impl ShardedCounter {
         self.add(shard, 1);
     }
 
+    /// Adds `n` through a slot claimed with [`claim_shard`]: a plain load
+    /// and store when the slot is owned (the caller is its only writer), an
+    /// atomic add on the shared slot otherwise.
+    #[inline(always)]
+    pub fn add_owned(&self, shard: OwnedShard, n: u64) {
+        match self.shards.get(shard.0) {
+            Some(s) => {
+                // Relaxed load and store: this thread is the slot's only
+                // writer, so nothing can come between them; readers only
+                // need an untorn value, which an aligned u64 access gives.
+                let v = s.0.load(Ordering::Relaxed);
+                s.0.store(v.wrapping_add(n), Ordering::Relaxed);
+            }
+            None => {
+                self.shared.0.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds one to the shared slot (atomic; for rare events of callers
+    /// without a slot of their own).
+    #[inline]
+    pub fn inc_shared(&self) {
+        self.shared.0.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Adds one to the calling thread's shard, found through a thread-local
     /// index (assigned by [`next_shard`] on first use). For callers without
     /// their own per-thread state; the allocator passes its heap's shard to
@@ -105,6 +142,7 @@ impl ShardedCounter {
     pub fn get(&self) -> u64 {
         self.shards
             .iter()
+            .chain(core::iter::once(&self.shared))
             // Relaxed: a snapshot of independent counters is all a dump needs.
             .fold(0u64, |acc, s| acc.wrapping_add(s.0.load(Ordering::Relaxed)))
     }
@@ -112,7 +150,7 @@ impl ShardedCounter {
     /// Sets every shard to zero. Increments racing with the reset may
     /// survive it; meant for tests and between runs.
     pub fn reset(&self) {
-        for s in &self.shards {
+        for s in self.shards.iter().chain(core::iter::once(&self.shared)) {
             s.0.store(0, Ordering::Relaxed);
         }
     }
@@ -178,6 +216,56 @@ impl MaxCounter {
 impl Default for MaxCounter {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A counter slot claimed by one thread ([`claim_shard`]); pass it to
+/// [`ShardedCounter::add_owned`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnedShard(usize);
+
+impl OwnedShard {
+    /// The shared slot: every add through it is atomic.
+    pub const SHARED: OwnedShard = OwnedShard(SHARDS);
+
+    /// Slot index (`SHARDS` for the shared slot).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// One bit per owned slot: set while some thread holds it.
+static CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+/// Claims a slot for the calling thread's exclusive use, or the shared slot
+/// when all [`SHARDS`] are taken. Lock-free, no allocation.
+pub fn claim_shard() -> OwnedShard {
+    let mut cur = CLAIMED.load(Ordering::Relaxed);
+    loop {
+        if cur == u64::MAX {
+            return OwnedShard::SHARED;
+        }
+        let i = (!cur).trailing_zeros() as usize;
+        // Acquire: the previous owner's last adds (before its Release in
+        // `release_shard`) happen before ours.
+        match CLAIMED.compare_exchange_weak(
+            cur,
+            cur | (1 << i),
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return OwnedShard(i),
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Gives a slot back (no-op for the shared slot). The caller must not add
+/// through it afterwards.
+pub fn release_shard(shard: OwnedShard) {
+    if shard.0 < SHARDS {
+        // Release: our adds are complete before the next owner's.
+        CLAIMED.fetch_and(!(1u64 << shard.0), Ordering::Release);
     }
 }
 
@@ -353,5 +441,42 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(m.get(), 1000 * THREADS + THREADS - 1);
+    }
+}
+
+#[cfg(test)]
+mod owned_tests {
+    use super::*;
+
+    #[test]
+    fn owned_slots_are_exclusive_and_exact() {
+        static C: ShardedCounter = ShardedCounter::new();
+        let before = C.get();
+        // More threads than slots: some get the shared slot, all counts land.
+        std::thread::scope(|s| {
+            for _ in 0..80 {
+                s.spawn(|| {
+                    let slot = claim_shard();
+                    for _ in 0..10_000 {
+                        C.add_owned(slot, 1);
+                    }
+                    // Hold the slot until every thread has claimed one, so
+                    // at least 80 - 64 of them share.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    release_shard(slot);
+                });
+            }
+        });
+        assert_eq!(C.get() - before, 800_000);
+    }
+
+    #[test]
+    fn claim_release_round_trip() {
+        let a = claim_shard();
+        let b = claim_shard();
+        assert_ne!(a, b);
+        release_shard(a);
+        release_shard(b);
+        assert!(OwnedShard::SHARED.index() == SHARDS);
     }
 }

@@ -74,7 +74,10 @@ mod events;
 mod fields;
 mod linebuf;
 
-pub use counter::{current_shard, next_shard, MaxCounter, ShardedCounter, SHARDS};
+pub use counter::{
+    claim_shard, current_shard, next_shard, release_shard, MaxCounter, OwnedShard, ShardedCounter,
+    SHARDS,
+};
 #[doc(hidden)]
 pub use dump::{atexit_registrations, dump_routed, OnceGate};
 pub use dump::{

@@ -39,7 +39,7 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
         (*h).tick = (*h).tick.wrapping_add(1);
         let rc = crate::page::remote_count(p);
         if rc != 0 && (rc >= DRAIN_THRESHOLD || (*h).tick & DRAIN_PERIOD_MASK == 0) {
-            drain(h, p);
+            crate::refill::owner_drain(h, p, true);
         }
         let b = page::pop(p);
         if !b.is_null() {
@@ -48,15 +48,6 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
         }
         crate::refill::alloc_slow(h, bin)
     }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn drain(h: *mut Heap, p: *mut Page) {
-    // SAFETY: `p` is owned by `h`.
-    let n = unsafe { page::drain_remote(p) };
-    count!(h, malloc_owner_drain);
-    count!(h, malloc_owner_drain_objs, n as u64);
 }
 
 /// Free `b` of page `p`, which the calling thread `h` owns.
