@@ -106,7 +106,7 @@ pub const KNOBS: &[Knob] = &[
     ),
     int(
         "HZ4_MID_OWNER_LOCAL_STACK_STAGE",
-        4,
+        1,
         0,
         64,
         "B57: objects the lock path stages from a page it takes into the stack (malloc-side push)",

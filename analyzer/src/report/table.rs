@@ -42,7 +42,9 @@ impl TableReporter {
     }
 
     fn push_table(&self, out: &mut String, t: &Table) {
-        let _ = writeln!(out, "{t}");
+        // Markdown needs a blank line after a table, or the next table or
+        // paragraph is read as more rows.
+        let _ = writeln!(out, "{t}{}", if self.markdown { "\n" } else { "" });
     }
 }
 
@@ -50,6 +52,25 @@ fn sorted<'a, V>(it: impl Iterator<Item = (&'a String, V)>) -> Vec<(&'a String, 
     let mut v: Vec<_> = it.collect();
     v.sort_by_key(|(n, _)| lane_order(n));
     v
+}
+
+/// The input list for a report header: every file when there are a few,
+/// else one entry per directory with its file count (a replay has ~200).
+fn compact_inputs(inputs: &[String]) -> String {
+    const LIST_MAX: usize = 12;
+    if inputs.len() <= LIST_MAX {
+        return inputs.join(" ");
+    }
+    let mut dirs: Vec<(&str, usize)> = Vec::new();
+    for f in inputs {
+        let dir = f.rsplit_once('/').map_or(".", |(d, _)| d);
+        match dirs.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, n)) => *n += 1,
+            None => dirs.push((dir, 1)),
+        }
+    }
+    let parts: Vec<String> = dirs.iter().map(|(d, n)| format!("{d}/ ({n} files)")).collect();
+    format!("{} files: {}", inputs.len(), parts.join(", "))
 }
 
 fn right(s: String) -> Cell {
@@ -69,7 +90,7 @@ impl Reporter for TableReporter {
                 out,
                 "{}inputs: {}",
                 if self.markdown { "\n" } else { "" },
-                doc.inputs.join(" ")
+                compact_inputs(&doc.inputs)
             );
         }
         if let Some(v) = &doc.verdict {
