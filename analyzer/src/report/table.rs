@@ -69,7 +69,10 @@ fn compact_inputs(inputs: &[String]) -> String {
             None => dirs.push((dir, 1)),
         }
     }
-    let parts: Vec<String> = dirs.iter().map(|(d, n)| format!("{d}/ ({n} files)")).collect();
+    let parts: Vec<String> = dirs
+        .iter()
+        .map(|(d, n)| format!("{d}/ ({n} files)"))
+        .collect();
     format!("{} files: {}", inputs.len(), parts.join(", "))
 }
 
