@@ -29,6 +29,28 @@ pub struct DumpConfig {
     pub build_line: Option<&'static str>,
 }
 
+/// Address of the function every dump calls first (0: none).
+static PRE_DUMP: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Registers `f` to run at the start of every dump, before any value is
+/// read: the place to fill in keys derived from others (the allocator
+/// derives `malloc_calls` and `free_calls` from the outcome counters, which
+/// saves two increments per malloc/free pair). It must not allocate.
+pub fn set_pre_dump(f: fn()) {
+    // Release: the function's code and data are ready before a dump sees it.
+    PRE_DUMP.store(f as usize, core::sync::atomic::Ordering::Release);
+}
+
+fn run_pre_dump() {
+    let p = PRE_DUMP.load(core::sync::atomic::Ordering::Acquire);
+    if p != 0 {
+        // SAFETY: the only non-zero values ever stored are `fn()` pointers
+        // (set_pre_dump), and fn pointers and usize have the same size.
+        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(p) };
+        f();
+    }
+}
+
 /// Environment variable naming a file to append the dump to.
 pub const STATS_FILE_ENV: &CStr = c"HZ4_STATS_FILE";
 
@@ -38,6 +60,7 @@ pub const PATH_CAP: usize = 4095;
 /// Calls `emit` once per dump line, in dump order; each slice is one full
 /// line ending in `\n`. The building block of [`dump`] and [`dump_to_fd`].
 pub fn dump_with(cfg: &DumpConfig, emit: &mut dyn FnMut(&[u8])) {
+    run_pre_dump();
     let mut buf = LineBuf::<LINE_CAP>::new();
     if let Some(build) = cfg.build_line {
         let body = build.strip_suffix('\n').unwrap_or(build).as_bytes();

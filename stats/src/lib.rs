@@ -82,7 +82,8 @@ pub use counter::{
 #[doc(hidden)]
 pub use dump::{atexit_registrations, dump_routed, OnceGate};
 pub use dump::{
-    dump, dump_to_fd, dump_with, register_atexit, DumpConfig, PATH_CAP, STATS_FILE_ENV,
+    dump, dump_to_fd, dump_with, register_atexit, set_pre_dump, DumpConfig, PATH_CAP,
+    STATS_FILE_ENV,
 };
 pub use fields::{
     field, reset_all, FieldRef, KeyInfo, Kind, Line, LockStats, MidStats, SupplyStats, KEYS, LOCK,

@@ -21,7 +21,6 @@ use crate::stats::count;
 /// `h` is the calling thread's initialised heap; `sc` is a mid class index.
 #[inline(always)]
 pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
-    count!(h, malloc_calls);
     // SAFETY: `h` is ours; the current page is owned by `h` or the empty page.
     unsafe {
         if B57 {
@@ -46,7 +45,11 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
             count!(h, malloc_owner_fast);
             return b as *mut u8;
         }
-        crate::refill::alloc_slow(h, bin)
+        let b = crate::refill::alloc_slow(h, bin);
+        if b.is_null() {
+            crate::stats::mid_malloc_failed();
+        }
+        b
     }
 }
 
@@ -56,7 +59,6 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
 /// `h` owns `p`; `b` is a live object of `p`.
 #[inline(always)]
 pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
-    count!(h, free_calls);
     // SAFETY: owner-only operations on an owned page.
     unsafe {
         if B57 {
@@ -87,24 +89,18 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
 /// `b` is a live object of mid page `p`; `h` may be null.
 #[inline]
 pub unsafe fn free_remote(h: *mut Heap, p: *mut Page, b: *mut Block) {
-    if !h.is_null() {
-        count!(h, free_calls);
-    }
     // SAFETY: remote pushes are safe from any thread.
     unsafe {
         if REMOTE_QUEUE {
             page::remote_push(p, b, false);
-            if !h.is_null() {
-                count!(h, free_owner_remote);
-            }
+            // A thread without a heap counts on the shared slot.
+            count!(h, free_owner_remote);
         } else {
             let lk = crate::bins::shard_lock((*p).bin as usize);
             lk.lock();
             page::remote_push(p, b, false);
             lk.unlock();
-            if !h.is_null() {
-                count!(h, free_locked);
-            }
+            count!(h, free_locked);
         }
     }
 }
