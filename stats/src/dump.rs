@@ -374,6 +374,17 @@ mod tests {
         std::env::temp_dir().join(format!("hz4-stats-{}-{name}", std::process::id()))
     }
 
+    /// A fresh read/write file at `path` (truncated), for capturing a dump.
+    fn scratch_file(path: &std::path::Path) -> std::fs::File {
+        std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap()
+    }
+
     fn read_fd_file(f: &mut std::fs::File) -> String {
         let mut s = String::new();
         f.rewind().unwrap();
@@ -394,13 +405,7 @@ mod tests {
         let path = temp_path("good.log");
         let _ = std::fs::remove_file(&path);
         let errp = temp_path("good.err");
-        let mut err = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&errp)
-            .unwrap();
+        let mut err = scratch_file(&errp);
         let p = path.as_os_str().as_encoded_bytes();
         dump_routed(&CFG, Some(p), err.as_raw_fd());
         dump_routed(&CFG, Some(p), err.as_raw_fd());
@@ -424,13 +429,7 @@ mod tests {
     #[test]
     fn stats_file_unwritable_falls_back_to_err_fd() {
         let errp = temp_path("bad.err");
-        let mut err = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&errp)
-            .unwrap();
+        let mut err = scratch_file(&errp);
         let bad = b"/nonexistent-hz4-dir/sub/stats.log";
         dump_routed(&CFG, Some(bad), err.as_raw_fd());
         let text = read_fd_file(&mut err);
@@ -448,13 +447,7 @@ mod tests {
     #[test]
     fn stats_file_directory_and_overlong_paths() {
         let errp = temp_path("dir.err");
-        let mut err = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&errp)
-            .unwrap();
+        let mut err = scratch_file(&errp);
         dump_routed(&CFG, Some(b"/"), err.as_raw_fd());
         let long = vec![b'a'; PATH_CAP + 10];
         dump_routed(&CFG, Some(&long), err.as_raw_fd());
@@ -482,13 +475,7 @@ mod tests {
     #[test]
     fn empty_or_missing_path_means_err_fd() {
         let errp = temp_path("none.err");
-        let mut err = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&errp)
-            .unwrap();
+        let mut err = scratch_file(&errp);
         dump_routed(&CFG, None, err.as_raw_fd());
         dump_routed(&CFG, Some(b""), err.as_raw_fd());
         let text = read_fd_file(&mut err);
