@@ -14,8 +14,11 @@
 //!   CPU time one increment costs the core running it.
 //!
 //! Variants:
+//! - `owned`: `ShardedCounter::add_owned(slot, 1)`, slot claimed once per
+//!   thread with `claim_shard()` — what the allocator does (a plain load and
+//!   store, no locked instruction);
 //! - `sharded`: `ShardedCounter::inc(shard)`, shard taken once per thread
-//!   from `next_shard()` — what the allocator does;
+//!   from `next_shard()` (an atomic add on the thread's own line);
 //! - `sharded_here`: `ShardedCounter::inc_here()` (thread-local lookup per
 //!   increment);
 //! - `shared_u64`: one `AtomicU64`, `fetch_add(1, Relaxed)` — what the
@@ -32,7 +35,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use atomic_counter::{AtomicCounter, RelaxedCounter};
-use hz4_stats::{next_shard, MaxCounter, ShardedCounter};
+use hz4_stats::{claim_shard, next_shard, release_shard, MaxCounter, ShardedCounter};
 
 static SHARDED: ShardedCounter = ShardedCounter::new();
 static SHARED: AtomicU64 = AtomicU64::new(0);
@@ -41,6 +44,7 @@ static MAX_RAW: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
+    Owned,
     Sharded,
     ShardedHere,
     SharedU64,
@@ -49,7 +53,8 @@ enum Variant {
     MaxFetch,
 }
 
-const VARIANTS: [(Variant, &str); 6] = [
+const VARIANTS: [(Variant, &str); 7] = [
+    (Variant::Owned, "owned"),
     (Variant::Sharded, "sharded"),
     (Variant::ShardedHere, "sharded_here"),
     (Variant::SharedU64, "shared_u64"),
@@ -60,6 +65,16 @@ const VARIANTS: [(Variant, &str); 6] = [
 
 fn worker(v: Variant, n: u64, rc: &RelaxedCounter, seed: u64) {
     match v {
+        Variant::Owned => {
+            let slot = black_box(claim_shard());
+            for _ in 0..n {
+                // black_box on the counter: plain loads and stores could
+                // otherwise be merged across iterations, which no real call
+                // site allows.
+                black_box(&SHARDED).add_owned(slot, 1);
+            }
+            release_shard(slot);
+        }
         Variant::Sharded => {
             // black_box once, outside the loop: inside it would add a
             // store/reload that the locked add must wait for.
@@ -130,7 +145,7 @@ fn run_once(v: Variant, threads: usize, total: u64) -> Duration {
     let dt = end - start;
     // Sanity: the counters are exact.
     match v {
-        Variant::Sharded | Variant::ShardedHere => {
+        Variant::Owned | Variant::Sharded | Variant::ShardedHere => {
             assert_eq!(SHARDED.get(), per * threads as u64);
             SHARDED.reset();
         }
