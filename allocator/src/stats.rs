@@ -62,7 +62,19 @@ pub fn mid_malloc_failed() {
     }
 }
 
-/// Fill in the call counts from their outcomes. Every mid malloc ends in
+/// Owner frees of mid classes above `HZ4_MID_OWNER_LOCAL_STACK_SC_MAX` (not
+/// a dump key; they go to the page list without being stack overflows).
+static MID_FREE_UNSTACKED: hz4_stats::ShardedCounter = hz4_stats::ShardedCounter::new();
+
+/// An owner free of a class the local stack does not cover.
+#[cold]
+pub fn mid_free_unstacked() {
+    if STATS {
+        MID_FREE_UNSTACKED.inc_shared();
+    }
+}
+
+/// Fill in the derived counts. Every mid malloc ends in
 /// exactly one of: a stack hit, an owner-page pop (`malloc_owner_fast`), or
 /// null; every mid free in exactly one of: the page list, the local stack,
 /// the remote queue, or the locked push. Deriving the totals saves two
@@ -82,6 +94,16 @@ pub fn refresh_derived() {
                 + m.free_owner_remote.get()
                 + m.free_locked.get(),
         );
+        // With the stack built, every owner free to the page list of a
+        // stacked class is one the stack did not take (full, B58, B77).
+        let overflow = if crate::config::B57 {
+            m.free_owner_local
+                .get()
+                .saturating_sub(MID_FREE_UNSTACKED.get())
+        } else {
+            0
+        };
+        m.free_owner_local_stack_overflow.set(overflow);
     }
 }
 

@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "free_owner_local_stack_hit",
     "free_owner_remote",
     "free_locked",
+    "free_owner_local_stack_overflow",
 ];
 
 fn snapshot() -> Vec<u64> {
@@ -102,4 +103,13 @@ fn mid_counters_add_up_exactly() {
         mallocs - remote,
         "owner frees split between page list and local stack"
     );
+    if hz4::config::B57 && hz4::config::STACK_SC_MAX == 255 {
+        // Every owner free that missed the stack went to the page list.
+        assert_eq!(
+            delta("free_owner_local_stack_overflow"),
+            delta("free_owner_local")
+        );
+    } else if !hz4::config::B57 {
+        assert_eq!(delta("free_owner_local_stack_overflow"), 0);
+    }
 }

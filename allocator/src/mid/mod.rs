@@ -72,7 +72,10 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
                     }
                     return;
                 }
-                count!(h, free_owner_local_stack_overflow);
+                // Not pushed: counted as `free_owner_local` below, and
+                // `free_owner_local_stack_overflow` is derived from it.
+            } else {
+                crate::stats::mid_free_unstacked();
             }
         }
         page::push_free(p, b);
