@@ -175,6 +175,8 @@ fn stale_paths_keep_page_accounting_exact() {
             assert_eq!(resets, events, "every stale/gated event resets the class");
         }
     } else {
-        eprintln!("note: stale counters not checked (build without B57, stats, or a stacked class)");
+        eprintln!(
+            "note: stale counters not checked (build without B57, stats, or a stacked class)"
+        );
     }
 }
