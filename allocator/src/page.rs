@@ -9,9 +9,10 @@
 //! Lists of a page and who may touch them:
 //! - `free`: objects ready to hand out. Only the owner thread touches it;
 //!   while the page is unowned, only a holder of the page's bin lock.
-//! - `remote_head`: lock-free stack of objects freed by other threads (or by
-//!   anyone while the page is unowned). Anyone pushes (CAS, Release); the
-//!   owner or a bin-lock holder takes it all (swap, Acquire).
+//! - `remote` (head in the low 48 bits): lock-free stack of objects freed by
+//!   other threads (or by anyone while the page is unowned). Anyone pushes
+//!   (CAS, Release); the owner or a bin-lock holder takes it all (swap,
+//!   Acquire).
 //! - never-used objects `bump..capacity` are carved lazily.
 //!
 //! Counting identity, for an owned page at rest:
