@@ -219,103 +219,6 @@ impl Default for MaxCounter {
     }
 }
 
-/// Capacity of a slot block: at least the number of keys of all dump lines.
-pub const BLOCK_KEYS: usize = 80;
-
-/// One slot's values of every key, contiguous: a thread's counters share a
-/// handful of cache lines instead of taking one line per key.
-#[repr(C, align(64))]
-struct Block([AtomicU64; BLOCK_KEYS]);
-
-/// The storage of every [`SlotCounter`]: [`SHARDS`] owned slots and the
-/// shared one, each a block of all keys (65 × 640 B).
-static BLOCKS: [Block; SHARDS + 1] =
-    [const { Block([const { AtomicU64::new(0) }; BLOCK_KEYS]) }; SHARDS + 1];
-
-/// A counter that lives in the slot blocks (the dump keys use these): the
-/// same operations as [`ShardedCounter`], with the slots of one thread
-/// stored next to each other.
-pub struct SlotCounter {
-    key: usize,
-}
-
-impl SlotCounter {
-    /// The counter for key index `key` (< [`BLOCK_KEYS`], checked when the
-    /// `static` holding it is built).
-    pub const fn at(key: usize) -> Self {
-        assert!(key < BLOCK_KEYS, "more dump keys than BLOCK_KEYS");
-        Self { key }
-    }
-
-    #[inline(always)]
-    fn cell(&self, slot: usize) -> Option<&'static AtomicU64> {
-        BLOCKS.get(slot).and_then(|b| b.0.get(self.key))
-    }
-
-    /// Adds `n` through a slot claimed with [`claim_shard`]: a plain load
-    /// and store when the slot is owned (the caller is its only writer), an
-    /// atomic add on the shared slot otherwise.
-    #[inline(always)]
-    pub fn add_owned(&self, shard: OwnedShard, n: u64) {
-        let Some(c) = self.cell(shard.0) else { return };
-        if shard.0 < SHARDS {
-            // Relaxed load and store: this thread is the slot's only writer.
-            let v = c.load(Ordering::Relaxed);
-            c.store(v.wrapping_add(n), Ordering::Relaxed);
-        } else {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    /// Atomically adds `n` to round-robin slot `shard` (masked).
-    #[inline(always)]
-    pub fn add(&self, shard: usize, n: u64) {
-        if let Some(c) = self.cell(shard & SHARD_MASK) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    /// Adds one to round-robin slot `shard`.
-    #[inline(always)]
-    pub fn inc(&self, shard: usize) {
-        self.add(shard, 1);
-    }
-
-    /// Adds one to the calling thread's round-robin slot.
-    #[inline]
-    pub fn inc_here(&self) {
-        self.inc(current_shard());
-    }
-
-    /// Adds one to the shared slot (atomic).
-    #[inline]
-    pub fn inc_shared(&self) {
-        self.add_owned(OwnedShard::SHARED, 1);
-    }
-
-    /// Sum over all slots; exact once writers have stopped.
-    pub fn get(&self) -> u64 {
-        (0..=SHARDS)
-            .filter_map(|s| self.cell(s))
-            .fold(0u64, |acc, c| acc.wrapping_add(c.load(Ordering::Relaxed)))
-    }
-
-    /// Zero in every slot (tests, between runs).
-    pub fn reset(&self) {
-        for c in (0..=SHARDS).filter_map(|s| self.cell(s)) {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Makes [`get`](Self::get) return `v` (tests, replays).
-    pub fn set(&self, v: u64) {
-        self.reset();
-        if let Some(c) = self.cell(0) {
-            c.store(v, Ordering::Relaxed);
-        }
-    }
-}
-
 /// A counter slot claimed by one thread ([`claim_shard`]); pass it to
 /// [`ShardedCounter::add_owned`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -565,29 +468,6 @@ mod owned_tests {
             }
         });
         assert_eq!(C.get() - before, 800_000);
-    }
-
-    #[test]
-    fn slot_counters_are_exact_with_more_threads_than_slots() {
-        // The last block column is not used by any dump key.
-        static C: SlotCounter = SlotCounter::at(BLOCK_KEYS - 1);
-        static D: SlotCounter = SlotCounter::at(BLOCK_KEYS - 2);
-        let (c0, d0) = (C.get(), D.get());
-        std::thread::scope(|s| {
-            for _ in 0..80 {
-                s.spawn(|| {
-                    let slot = claim_shard();
-                    for _ in 0..10_000 {
-                        C.add_owned(slot, 1);
-                        D.add_owned(slot, 2);
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    release_shard(slot);
-                });
-            }
-        });
-        assert_eq!(C.get() - c0, 800_000);
-        assert_eq!(D.get() - d0, 1_600_000);
     }
 
     #[test]

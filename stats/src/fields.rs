@@ -3,14 +3,14 @@
 //! Lines, tags and key order follow the reference C allocator's dumps
 //! (`shared/fixtures/hz4c/*.log`) byte for byte, so both allocators' logs
 //! go through the same tools. `counter` keys are monotonic event counts
-//! ([`SlotCounter`]); `max` keys are running maxima ([`MaxCounter`]).
+//! ([`ShardedCounter`]); `max` keys are running maxima ([`MaxCounter`]).
 //! Ratios are left to the analyzer. docs/counters.md documents each key;
 //! a test checks it lists exactly these keys.
 //!
 //! To add a key: add one row below (in the position the reference prints
 //! it), a row to docs/counters.md, and increment it in the allocator.
 
-use crate::counter::{MaxCounter, SlotCounter};
+use crate::counter::{MaxCounter, ShardedCounter};
 use crate::dump::DumpConfig;
 use crate::linebuf::{LINE_CAP, U64_MAX_DIGITS};
 
@@ -89,7 +89,7 @@ pub struct KeyInfo {
 #[derive(Clone, Copy)]
 pub enum FieldRef<'a> {
     /// A `counter` key.
-    Counter(&'a SlotCounter),
+    Counter(&'a ShardedCounter),
     /// A `max` key.
     Max(&'a MaxCounter),
 }

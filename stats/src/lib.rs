@@ -17,8 +17,7 @@
 //! | [`LOCK`]   | [`LockStats`]   | line 4 — `[HZ4_MID_LOCK_STATS]`               |
 //! | [`SUPPLY`] | [`SupplyStats`] | line 5 — `[HZ4_MID_STATS_B1]` `supply_resv_*` |
 //!
-//! Monotonic counts are [`SlotCounter`]s (all keys of one slot stored
-//! together), the three `*_max` keys are
+//! Monotonic counts are [`ShardedCounter`]s, the three `*_max` keys are
 //! [`MaxCounter`]s. The allocator gets a shard index once per thread from
 //! [`next_shard`], keeps it in its per-thread heap and passes it on every
 //! increment:
@@ -77,7 +76,7 @@ mod linebuf;
 
 pub use counter::{
     claim_shard, current_shard, next_shard, release_shard, MaxCounter, OwnedShard, ShardedCounter,
-    SlotCounter, SHARDS,
+    SHARDS,
 };
 #[doc(hidden)]
 pub use dump::{atexit_registrations, dump_routed, OnceGate};

@@ -4,7 +4,7 @@
 //! it generates, so that no key can be added to one place and forgotten in
 //! another:
 //! - a struct per group with one `pub` field per key, named like the key,
-//!   typed [`SlotCounter`](crate::counter::SlotCounter) for `counter` and
+//!   typed [`ShardedCounter`](crate::ShardedCounter) for `counter` and
 //!   [`MaxCounter`](crate::MaxCounter) for `max`, with a `const fn new`;
 //! - the `static` instance of each struct;
 //! - `KEYS`, the ordered (line, key, kind, doc) table for docs and the
@@ -17,20 +17,10 @@
 /// Field type for a kind token.
 macro_rules! stat_field_ty {
     (counter) => {
-        $crate::counter::SlotCounter
+        $crate::counter::ShardedCounter
     };
     (max) => {
         $crate::counter::MaxCounter
-    };
-}
-
-/// Constructor of a field of the given kind at key index `$i`.
-macro_rules! stat_field_new {
-    (counter, $i:expr) => {
-        $crate::counter::SlotCounter::at($i)
-    };
-    (max, $i:expr) => {
-        $crate::counter::MaxCounter::new()
     };
 }
 
@@ -80,7 +70,7 @@ macro_rules! stat_fields {
                 /// All counters at zero.
                 pub const fn new() -> Self {
                     Self {
-                        $( $( $key: stat_field_new!($kind, KeyIndex::$key as usize), )* )*
+                        $( $( $key: <stat_field_ty!($kind)>::new(), )* )*
                     }
                 }
 
@@ -99,13 +89,6 @@ macro_rules! stat_fields {
             #[doc = concat!("The process-wide [`", stringify!($Struct), "`].")]
             pub static $STATIC: $Struct = $Struct::new();
         )*
-
-        /// Index of every key (all groups) in a counter slot block.
-        #[allow(non_camel_case_types, dead_code)]
-        #[repr(usize)]
-        enum KeyIndex {
-            $( $( $( $key, )* )* )*
-        }
 
         /// Every key of every line, in dump order: the single source for the
         /// docs table and the analyzer's key list.
