@@ -625,7 +625,8 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn alloc_failures_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+    /// The value of `count=` in a `[TAG] count=N` line.
+    fn count_of(&self, rest: &[u8], tag: &str) -> Result<u64, InputError> {
         let mut count = None;
         for tok in tokens(rest) {
             let (k, v) = self.kv(tok)?;
@@ -633,9 +634,11 @@ impl<'a> Parser<'a> {
                 count = Some(self.u64_of(k, v)?);
             }
         }
-        let Some(n) = count else {
-            return Err(self.truncated("[ALLOC_FAILURES] lacks `count=`"));
-        };
+        count.ok_or_else(|| self.truncated(format!("{tag} lacks `count=`")))
+    }
+
+    fn alloc_failures_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
+        let n = self.count_of(rest, "[ALLOC_FAILURES]")?;
         if let Some(old) = self.cur.alloc_failures.filter(|&o| o != n) {
             return Err(self.dup("count", old.to_string(), n.to_string(), self.cur.alloc_line));
         }
@@ -648,16 +651,7 @@ impl<'a> Parser<'a> {
     /// `[CORRUPTION] count=N`, printed by this project's bench when it
     /// finds a damaged block.
     fn corruption_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
-        let mut count = None;
-        for tok in tokens(rest) {
-            let (k, v) = self.kv(tok)?;
-            if k == b"count" {
-                count = Some(self.u64_of(k, v)?);
-            }
-        }
-        let Some(n) = count else {
-            return Err(self.truncated("[CORRUPTION] lacks `count=`"));
-        };
+        let n = self.count_of(rest, "[CORRUPTION]")?;
         self.touch();
         self.cur.corruption = Some(self.cur.corruption.unwrap_or(0).max(n));
         Ok(())
