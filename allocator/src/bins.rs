@@ -7,7 +7,7 @@
 use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS, SMALL_CLASSES};
 use crate::heap::Heap;
 use crate::page::{self, Page, KIND_MID, KIND_SMALL, UNOWNED};
-use crate::stats::{count, count_lock, count_supply};
+use crate::stats::{count, count_event};
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
 use core::ptr::null_mut;
@@ -137,9 +137,8 @@ pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
             steps += 1;
             if crate::page::remote_pending(p) {
                 let n = page::drain_remote(p);
-                if mid {
-                    count_lock!(h, inlock_remote_drain_calls, 1);
-                    count_lock!(h, inlock_remote_drain_objs, n as u64);
+                if mid && crate::config::LOCK_STATS {
+                    count_event!(h, on_inlock_remote_drain, n as u64);
                 }
             }
             if !(*p).free.is_null() || (*p).bump < (*p).capacity {
@@ -173,13 +172,12 @@ unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
         if (*h).resv_n == 0 {
             let n = crate::segment::take_pages(&mut (*h).resv);
             (*h).resv_n = n;
-            count_supply!(h, supply_resv_refill, 1);
-            count_supply!(h, supply_resv_pages, n as u64);
+            count_event!(h, on_resv_refill, n as u64);
             if n == 0 {
                 return null_mut();
             }
         } else {
-            count_supply!(h, supply_resv_hit, 1);
+            count!(h, supply_resv_hit);
         }
         (*h).resv_n -= 1;
         let p = (*h).resv[(*h).resv_n];

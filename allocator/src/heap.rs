@@ -36,8 +36,6 @@ pub struct Heap {
     pub bins: [ClassQueue; BINS],
     /// Mid mallocs so far; drives the periodic remote drain.
     pub tick: u32,
-    /// Stats counter slot, owned by this heap for life.
-    pub shard: crate::stats::OwnedShard,
     /// Lock-path entries so far; drives lock-time sampling.
     pub lock_ticks: u64,
     /// Pages reserved from the segment supply, not yet formatted.
@@ -54,6 +52,10 @@ pub struct Heap {
     pub cooldown: [u8; ADAPT_ARR],
     /// Link in the pool of recycled heaps.
     pub pool_next: *mut Heap,
+    /// Stats counts of the threads that used this heap (none without
+    /// stats). Linked into the dump's list when the heap is first mapped;
+    /// never reset, so the counts outlive the threads.
+    pub stats: [hz4_stats::OwnerBlock; crate::stats::BLOCKS],
 }
 
 /// The page every empty class queue points at: no free objects, never owned.
@@ -112,8 +114,9 @@ pub fn acquire() -> *mut Heap {
         if h.is_null() {
             return h;
         }
-        // SAFETY: fresh private mapping; the slot stays with this heap.
-        unsafe { (*h).shard = crate::stats::claim_shard() };
+        // SAFETY: fresh mapping, zero-filled (a zero block is a new block),
+        // and heaps are never unmapped.
+        unsafe { crate::stats::link_heap(h) };
     }
     // SAFETY: `h` is a private heap-sized region; every field is written below
     // before the heap is published through TLS.

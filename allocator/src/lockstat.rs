@@ -5,8 +5,8 @@
 
 use crate::config::{LOCK_CONTENDED_NS, LOCK_SAMPLE_MASK, LOCK_STATS};
 use crate::heap::Heap;
-use crate::stats::shard_of;
 use crate::sync::Lock;
+use hz4_stats::CountSink;
 
 /// What `enter` measured, handed back to `leave`.
 #[derive(Clone, Copy)]
@@ -37,8 +37,8 @@ pub fn enter(h: *mut Heap, lk: &Lock, mid: bool) -> Entry {
         return Entry { acquired_ns: 0 };
     }
     // SAFETY: the lock path runs with the calling thread's live heap.
-    let shard = unsafe { shard_of(h) };
-    hz4_stats::LOCK.lock_enter.add_owned(shard, 1);
+    let stats = unsafe { crate::stats::block_of(h) };
+    stats.inc(hz4_stats::Key::lock_enter);
     // SAFETY: the lock path always runs with the caller's live heap.
     let n = unsafe {
         (*h).lock_ticks = (*h).lock_ticks.wrapping_add(1);
@@ -51,9 +51,7 @@ pub fn enter(h: *mut Heap, lk: &Lock, mid: bool) -> Entry {
     let t0 = now_ns();
     lk.lock();
     let t1 = now_ns();
-    // The sampled-time keys are only ever written through these helpers
-    // (atomic adds), so passing the slot index is safe.
-    hz4_stats::LOCK.on_lock_wait_sample(shard.index(), t1.saturating_sub(t0), LOCK_CONTENDED_NS);
+    stats.on_lock_wait_sample(t1.saturating_sub(t0), LOCK_CONTENDED_NS);
     Entry {
         acquired_ns: t1.max(1),
     }
@@ -67,8 +65,7 @@ pub fn leave(h: *mut Heap, lk: &Lock, e: Entry, binscan_steps: u64) {
         let held = now_ns().saturating_sub(e.acquired_ns);
         lk.unlock();
         // SAFETY: the lock path runs with the calling thread's live heap.
-        let shard = unsafe { shard_of(h) };
-        hz4_stats::LOCK.on_lock_hold_sample(shard.index(), held, binscan_steps);
+        unsafe { crate::stats::block_of(h) }.on_lock_hold_sample(held, binscan_steps);
     } else {
         lk.unlock();
     }

@@ -6,7 +6,7 @@
 use crate::config::{mid_bin, PAGE_WALK, SMALL_CLASSES};
 use crate::heap::{empty_page, Heap};
 use crate::page::{self, Page};
-use crate::stats::count;
+use crate::stats::{count, count_event};
 
 /// Make `p` (owned by `h`, not in the ring) the current page of its class.
 unsafe fn ring_insert(h: *mut Heap, bin: usize, p: *mut Page) {
@@ -116,8 +116,7 @@ pub unsafe fn owner_drain(h: *mut Heap, p: *mut Page, mid: bool) {
     // SAFETY: `p` is owned by `h` (caller's contract).
     let n = unsafe { page::drain_remote(p) };
     if mid {
-        count!(h, malloc_owner_drain);
-        count!(h, malloc_owner_drain_objs, n as u64);
+        count_event!(h, on_owner_drain, n as u64);
     }
 }
 

@@ -15,31 +15,51 @@ static DUMP: hz4_stats::DumpConfig = hz4_stats::DumpConfig {
     build_line: Some(BUILD_LINE),
 };
 
-pub use hz4_stats::OwnedShard;
+use hz4_stats::OwnerBlock;
 
-/// Counter slot for a newly mapped heap: owned by the heap for life (heaps
-/// are recycled, never unmapped), so each thread using it is the slot's
-/// only writer and increments need no locked instruction.
+/// Owner blocks per heap: one with stats, none (zero bytes) without.
+pub const BLOCKS: usize = STATS as usize;
+
+/// Link the counter block of a newly mapped heap into the dump's list. The
+/// block stays with the heap for life (heaps are recycled, never unmapped),
+/// and the thread using the heap is its only writer.
+///
+/// # Safety
+/// `h` is a freshly mapped heap that is never unmapped.
 #[inline]
-pub fn claim_shard() -> OwnedShard {
+pub unsafe fn link_heap(h: *mut Heap) {
     if STATS {
-        hz4_stats::claim_shard()
-    } else {
-        OwnedShard::SHARED
+        // SAFETY: caller's contract: the heap's memory lives for the rest of
+        // the process, so the block is effectively 'static.
+        let b: &'static OwnerBlock = unsafe { &*(*h).stats.as_ptr() };
+        b.link();
     }
 }
 
-/// Counter slot of heap `h` (the shared, atomic slot for a thread without a heap).
+/// The counter block of heap `h`.
+///
+/// # Safety
+/// `h` is a live heap (non-null) and the build has stats (`BLOCKS == 1`).
+#[inline(always)]
+pub unsafe fn block_of<'a>(h: *mut Heap) -> &'a OwnerBlock {
+    // SAFETY: caller's contract: `h` is live and `stats` has one element.
+    unsafe { &*(*h).stats.as_ptr() }
+}
+
+/// A key counted by a thread that may have no heap: the heap's block, or
+/// the static shared slot (atomic) without one.
 ///
 /// # Safety
 /// `h` is null or a live heap.
 #[inline(always)]
-pub unsafe fn shard_of(h: *mut Heap) -> OwnedShard {
+pub unsafe fn add_maybe_heapless(h: *mut Heap, key: hz4_stats::Key, n: u64) {
     if h.is_null() {
-        OwnedShard::SHARED
+        if let hz4_stats::Store::Counter(c) = key.store() {
+            c.add_owned(hz4_stats::OwnedShard::SHARED, n);
+        }
     } else {
-        // SAFETY: caller's contract: a non-null `h` is a live heap.
-        unsafe { (*h).shard }
+        // SAFETY: caller's contract: a non-null `h` is live.
+        unsafe { block_of(h) }.add(key, n);
     }
 }
 
@@ -82,28 +102,28 @@ pub fn mid_free_unstacked() {
 /// (and tests call it before reading the totals).
 pub fn refresh_derived() {
     if STATS {
-        let m = &hz4_stats::MID;
-        m.malloc_calls.set(
-            m.malloc_owner_local_stack_hit.get()
-                + m.malloc_owner_fast.get()
+        use hz4_stats::Key;
+        Key::malloc_calls.set(
+            Key::malloc_owner_local_stack_hit.total()
+                + Key::malloc_owner_fast.total()
                 + MID_MALLOC_FAILED.get(),
         );
-        m.free_calls.set(
-            m.free_owner_local.get()
-                + m.free_owner_local_stack_hit.get()
-                + m.free_owner_remote.get()
-                + m.free_locked.get(),
+        Key::free_calls.set(
+            Key::free_owner_local.total()
+                + Key::free_owner_local_stack_hit.total()
+                + Key::free_owner_remote.total()
+                + Key::free_locked.total(),
         );
         // With the stack built, every owner free to the page list of a
         // stacked class is one the stack did not take (full, B58, B77).
         let overflow = if crate::config::B57 {
-            m.free_owner_local
-                .get()
+            Key::free_owner_local
+                .total()
                 .saturating_sub(MID_FREE_UNSTACKED.get())
         } else {
             0
         };
-        m.free_owner_local_stack_overflow.set(overflow);
+        Key::free_owner_local_stack_overflow.set(overflow);
     }
 }
 
@@ -122,43 +142,35 @@ pub fn dump_now() {
     }
 }
 
-/// Increment a `[HZ4_MID_STATS_B1]` counter of the main, B58 or B77 line:
-/// `count!(heap, key)` or `count!(heap, key, n)`.
+/// Count an event of the calling thread in its heap's block:
+/// `count!(heap, key)` or `count!(heap, key, n)`, `key` any counter key of
+/// any line (`hz4_stats::Key`). One `add` to a constant offset of the heap.
+/// `heap` must be the calling thread's live heap (never null); a site that
+/// may run without a heap calls `add_maybe_heapless` instead.
 macro_rules! count {
-    ($h:expr, $field:ident) => {
-        $crate::stats::count!($h, $field, 1u64)
+    ($h:expr, $key:ident) => {
+        $crate::stats::count!($h, $key, 1u64)
     };
-    ($h:expr, $field:ident, $n:expr) => {{
+    ($h:expr, $key:ident, $n:expr) => {{
         if $crate::config::STATS {
-            // SAFETY: every call site passes null or the calling thread's live heap.
+            // SAFETY: every call site passes the calling thread's live heap.
             #[allow(unused_unsafe)]
-            let shard = unsafe { $crate::stats::shard_of($h) };
-            hz4_stats::MID.$field.add_owned(shard, $n);
+            let b = unsafe { $crate::stats::block_of($h) };
+            b.add(hz4_stats::Key::$key, $n);
         }
     }};
 }
 
-/// Increment a `[HZ4_MID_LOCK_STATS]` counter (only with lock-time stats).
-macro_rules! count_lock {
-    ($h:expr, $field:ident, $n:expr) => {{
-        if $crate::config::LOCK_STATS {
-            // SAFETY: every call site passes null or the calling thread's live heap.
-            #[allow(unused_unsafe)]
-            let shard = unsafe { $crate::stats::shard_of($h) };
-            hz4_stats::LOCK.$field.add_owned(shard, $n);
-        }
-    }};
-}
-
-/// Increment a page-supply (`supply_resv_*`) counter.
-macro_rules! count_supply {
-    ($h:expr, $field:ident, $n:expr) => {{
+/// Count a multi-key event (a `hz4_stats::CountSink` method) of the
+/// calling thread in its heap's block: `count_event!(heap, on_owner_drain, n)`.
+macro_rules! count_event {
+    ($h:expr, $event:ident $(, $arg:expr)*) => {{
         if $crate::config::STATS {
-            // SAFETY: every call site passes null or the calling thread's live heap.
+            // SAFETY: every call site passes the calling thread's live heap.
             #[allow(unused_unsafe)]
-            let shard = unsafe { $crate::stats::shard_of($h) };
-            hz4_stats::SUPPLY.$field.add_owned(shard, $n);
+            let b = unsafe { $crate::stats::block_of($h) };
+            hz4_stats::CountSink::$event(b $(, $arg)*);
         }
     }};
 }
-pub(crate) use {count, count_lock, count_supply};
+pub(crate) use {count, count_event};

@@ -14,9 +14,11 @@
 //!   CPU time one increment costs the core running it.
 //!
 //! Variants:
+//! - `block`: `OwnerBlock::add(key, 1)` on a block of the thread's own —
+//!   what the allocator does (its heap holds the block): one plain add;
 //! - `owned`: `ShardedCounter::add_owned(slot, 1)`, slot claimed once per
-//!   thread with `claim_shard()` — what the allocator does (a plain load and
-//!   store, no locked instruction);
+//!   thread with `claim_shard()` (a plain load and store on the static
+//!   shards, after a bound check of the slot);
 //! - `sharded`: `ShardedCounter::inc(shard)`, shard taken once per thread
 //!   from `next_shard()` (an atomic add on the thread's own line);
 //! - `sharded_here`: `ShardedCounter::inc_here()` (thread-local lookup per
@@ -35,7 +37,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use atomic_counter::{AtomicCounter, RelaxedCounter};
-use hz4_stats::{claim_shard, next_shard, release_shard, MaxCounter, ShardedCounter};
+use hz4_stats::{
+    claim_shard, next_shard, release_shard, Key, MaxCounter, OwnerBlock, ShardedCounter,
+};
 
 static SHARDED: ShardedCounter = ShardedCounter::new();
 static SHARED: AtomicU64 = AtomicU64::new(0);
@@ -44,6 +48,7 @@ static MAX_RAW: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
+    Block,
     Owned,
     Sharded,
     ShardedHere,
@@ -53,7 +58,8 @@ enum Variant {
     MaxFetch,
 }
 
-const VARIANTS: [(Variant, &str); 7] = [
+const VARIANTS: [(Variant, &str); 8] = [
+    (Variant::Block, "block"),
     (Variant::Owned, "owned"),
     (Variant::Sharded, "sharded"),
     (Variant::ShardedHere, "sharded_here"),
@@ -65,6 +71,15 @@ const VARIANTS: [(Variant, &str); 7] = [
 
 fn worker(v: Variant, n: u64, rc: &RelaxedCounter, seed: u64) {
     match v {
+        Variant::Block => {
+            // Made before the timed loop; leaked like a heap, never freed.
+            let block: &'static OwnerBlock = Box::leak(Box::new(OwnerBlock::new()));
+            block.link();
+            for _ in 0..n {
+                // black_box for the same reason as in `owned`.
+                black_box(block).add(Key::malloc_owner_fast, 1);
+            }
+        }
         Variant::Owned => {
             let slot = black_box(claim_shard());
             for _ in 0..n {
@@ -145,6 +160,10 @@ fn run_once(v: Variant, threads: usize, total: u64) -> Duration {
     let dt = end - start;
     // Sanity: the counters are exact.
     match v {
+        Variant::Block => {
+            assert_eq!(Key::malloc_owner_fast.total(), per * threads as u64);
+            Key::malloc_owner_fast.set(0);
+        }
         Variant::Owned | Variant::Sharded | Variant::ShardedHere => {
             assert_eq!(SHARDED.get(), per * threads as u64);
             SHARDED.reset();

@@ -25,7 +25,7 @@
 //!
 //! Two ways to write:
 //!
-//! - **Owned slots** (the allocator's way). A thread claims a slot for
+//! - **Owned slots**. A thread claims a slot for
 //!   itself with [`claim_shard`] and is then its only writer, so
 //!   [`ShardedCounter::add_owned`] is a plain load and store — no locked
 //!   read-modify-write on the hot path, and still exact. When all 64 slots
@@ -36,8 +36,12 @@
 //! - **Round-robin slots** ([`next_shard`], [`ShardedCounter::add`]): every
 //!   add is an atomic `fetch_add`, so threads may share a slot. Never mix
 //!   these with owned slots on the same counter: `add` on a slot that has an
-//!   owner could be overwritten by the owner's plain store. The allocator
-//!   only uses owned slots and [`ShardedCounter::inc_shared`].
+//!   owner could be overwritten by the owner's plain store.
+//!
+//! The allocator counts its events in per-heap
+//! [`OwnerBlock`](crate::OwnerBlock)s (one plain add each, see that type
+//! for the measured reason) and uses these statics only for threads without
+//! a heap and for rare process-wide events, through the shared slot.
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -130,8 +134,8 @@ impl ShardedCounter {
 
     /// Adds one to the calling thread's shard, found through a thread-local
     /// index (assigned by [`next_shard`] on first use). For callers without
-    /// their own per-thread state; the allocator passes its heap's shard to
-    /// [`inc`](Self::inc) instead and saves the TLS lookup.
+    /// their own per-thread state; a caller that keeps its shard in its own
+    /// state passes it to [`inc`](Self::inc) instead and saves the TLS lookup.
     #[inline]
     pub fn inc_here(&self) {
         self.inc(current_shard());

@@ -3,7 +3,8 @@
 //! Lines, tags and key order follow the reference C allocator's dumps
 //! (`shared/fixtures/hz4c/*.log`) byte for byte, so both allocators' logs
 //! go through the same tools. `counter` keys are monotonic event counts
-//! ([`ShardedCounter`]); `max` keys are running maxima ([`MaxCounter`]).
+//! ([`ShardedCounter`] plus the owners' [`OwnerBlock`](crate::OwnerBlock)s);
+//! `max` keys are running maxima ([`MaxCounter`]).
 //! Ratios are left to the analyzer. docs/counters.md documents each key;
 //! a test checks it lists exactly these keys.
 //!
@@ -85,39 +86,84 @@ pub struct KeyInfo {
     pub doc: &'static str,
 }
 
-/// A field found by [`field`].
+/// Where a key's process-wide part lives: its field in [`MID`], [`LOCK`]
+/// or [`SUPPLY`].
 #[derive(Clone, Copy)]
-pub enum FieldRef<'a> {
-    /// A `counter` key.
-    Counter(&'a ShardedCounter),
-    /// A `max` key.
-    Max(&'a MaxCounter),
+pub enum Store {
+    /// A `counter` key: the static sharded counter.
+    Counter(&'static ShardedCounter),
+    /// A `max` key: the one process-wide maximum.
+    Max(&'static MaxCounter),
 }
 
-impl FieldRef<'_> {
-    /// Current value (sum of shards, or the maximum).
-    pub fn get(self) -> u64 {
-        match self {
-            FieldRef::Counter(c) => c.get(),
-            FieldRef::Max(m) => m.get(),
+/// Number of keys (all lines): the length of [`KEYS`] and of an
+/// [`OwnerBlock`](crate::OwnerBlock)'s counts.
+pub const KEY_COUNT: usize = KEYS.len();
+
+impl Key {
+    /// The key's row in [`KEYS`].
+    pub const fn info(self) -> &'static KeyInfo {
+        &KEYS[self as usize]
+    }
+
+    /// Counter or max.
+    pub const fn kind(self) -> Kind {
+        self.info().kind
+    }
+
+    /// The key as printed.
+    pub const fn name(self) -> &'static str {
+        self.info().key
+    }
+
+    /// The value a dump prints: for a counter, the static shards plus every
+    /// linked owner block; for a max, the maximum. Concurrent increments may
+    /// or may not be included; once writers have stopped it is exact.
+    pub fn total(self) -> u64 {
+        match self.store() {
+            Store::Counter(c) => c.get().wrapping_add(crate::block::blocks_sum(self)),
+            Store::Max(m) => m.get(),
         }
     }
 
-    /// Overwrites the value (tests, replays).
+    /// Makes [`total`](Self::total) return `v` (tests, replays, and keys
+    /// derived at dump time): zero in every owner block, `v` in the static
+    /// part. Not atomic against concurrent increments.
     pub fn set(self, v: u64) {
-        match self {
-            FieldRef::Counter(c) => c.set(v),
-            FieldRef::Max(m) => m.set(v),
+        match self.store() {
+            Store::Counter(c) => {
+                crate::block::blocks_clear(self);
+                c.set(v);
+            }
+            Store::Max(m) => m.set(v),
         }
+    }
+}
+
+/// A key found by [`field`]: reads and writes its dump value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldRef(pub Key);
+
+impl FieldRef {
+    /// Current dump value ([`Key::total`]).
+    pub fn get(self) -> u64 {
+        self.0.total()
+    }
+
+    /// Overwrites the dump value ([`Key::set`]).
+    pub fn set(self, v: u64) {
+        self.0.set(v)
     }
 
     /// Counter or max.
     pub fn kind(self) -> Kind {
-        match self {
-            FieldRef::Counter(_) => Kind::Counter,
-            FieldRef::Max(_) => Kind::Max,
-        }
+        self.0.kind()
     }
+}
+
+/// Looks a key up by name (any line). `None` for unknown keys.
+pub fn field(name: &str) -> Option<FieldRef> {
+    Key::from_name(name).map(FieldRef)
 }
 
 stat_fields! {

@@ -18,24 +18,33 @@
 //! | [`SUPPLY`] | [`SupplyStats`] | line 5 — `[HZ4_MID_STATS_B1]` `supply_resv_*` |
 //!
 //! Monotonic counts are [`ShardedCounter`]s, the three `*_max` keys are
-//! [`MaxCounter`]s. The allocator gets a shard index once per thread from
-//! [`next_shard`], keeps it in its per-thread heap and passes it on every
-//! increment:
+//! [`MaxCounter`]s. A key's dump value ([`Key::total`]) is its static
+//! counter plus its count in every linked [`OwnerBlock`]:
+//!
+//! - an owner with long-lived per-thread state (the allocator's heap) embeds
+//!   an [`OwnerBlock`], links it once, and adds to it with one plain
+//!   instruction per event (the cheapest way; the type says why);
+//! - code without one adds to the statics, on a shard it picked once
+//!   ([`next_shard`], [`claim_shard`]) or through [`ShardedCounter::inc_here`].
 //!
 //! ```
-//! let shard = hz4_stats::next_shard(); // once, at thread-heap init
-//! hz4_stats::MID.malloc_calls.inc(shard);
-//! hz4_stats::MID.on_owner_drain(shard, 5); // event helpers for multi-key events
+//! use hz4_stats::{AtShard, CountSink, Key, OwnerBlock};
+//! static BLOCK: OwnerBlock = OwnerBlock::new(); // in the allocator: inside a heap
+//! BLOCK.link(); // once
+//! BLOCK.add(Key::malloc_owner_fast, 1);
+//! BLOCK.on_owner_drain(5); // multi-key events are CountSink methods
+//! let shard = hz4_stats::next_shard(); // once per thread
+//! hz4_stats::MID.malloc_lock_path.inc(shard);
+//! AtShard(shard).on_resv_refill(8);
 //! hz4_stats::LOCK.lock_wait_ns_max.record(1234);
+//! assert_eq!(Key::malloc_owner_drain_objs.total(), 5);
 //! ```
-//!
-//! Code without per-thread state can use [`ShardedCounter::inc_here`].
 //!
 //! # Keys
 //!
 //! The lists are declared once in `fields.rs`; [`KEYS`] is the ordered
-//! `(line, key, kind, doc)` table generated from them and [`field`] looks a
-//! key up by name. docs/counters.md documents every key.
+//! `(line, key, kind, doc)` table generated from them, [`Key`] the enum of
+//! the same keys, and [`field`] looks a key up by name. docs/counters.md documents every key.
 //!
 //! # Dumps
 //!
@@ -68,12 +77,13 @@
 #[macro_use]
 mod macros;
 
+mod block;
 pub mod counter;
 mod dump;
-mod events;
 mod fields;
 mod linebuf;
 
+pub use block::{AtShard, CountSink, OwnerBlock};
 pub use counter::{
     claim_shard, current_shard, next_shard, release_shard, MaxCounter, OwnedShard, ShardedCounter,
     SHARDS,
@@ -85,7 +95,7 @@ pub use dump::{
     STATS_FILE_ENV,
 };
 pub use fields::{
-    field, reset_all, FieldRef, KeyInfo, Kind, Line, LockStats, MidStats, SupplyStats, KEYS, LOCK,
-    MAX_LINE_LEN, MID, SUPPLY,
+    field, reset_all, FieldRef, Key, KeyInfo, Kind, Line, LockStats, MidStats, Store, SupplyStats,
+    KEYS, KEY_COUNT, LOCK, MAX_LINE_LEN, MID, SUPPLY,
 };
 pub use linebuf::LINE_CAP;

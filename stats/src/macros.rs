@@ -9,7 +9,8 @@
 //! - the `static` instance of each struct;
 //! - `KEYS`, the ordered (line, key, kind, doc) table for docs and the
 //!   analyzer;
-//! - `field(key)`, a by-name lookup (tests, replays);
+//! - `Key`, an enum with one variant per key (named like it), its
+//!   by-name lookup and the static storage of each key;
 //! - `reset_all()`;
 //! - `write_line_values(line, buf)`, the dump writer: ` key=value` for every
 //!   key of `line`, in declaration order.
@@ -34,13 +35,13 @@ macro_rules! stat_kind {
     };
 }
 
-/// `FieldRef` wrapping a field of the given kind.
-macro_rules! stat_field_ref {
+/// `Store` wrapping a static field of the given kind.
+macro_rules! stat_store {
     (counter, $e:expr) => {
-        $crate::fields::FieldRef::Counter($e)
+        $crate::fields::Store::Counter($e)
     };
     (max, $e:expr) => {
-        $crate::fields::FieldRef::Max($e)
+        $crate::fields::Store::Max($e)
     };
 }
 
@@ -103,29 +104,53 @@ macro_rules! stat_fields {
             )* )* )*
         ];
 
-        /// Looks a key up by name (any line). `None` for unknown keys.
-        pub fn field(key: &str) -> Option<FieldRef<'static>> {
-            match key {
-                $( $( $(
-                    stringify!($key) => Some(stat_field_ref!($kind, &$STATIC.$key)),
-                )* )* )*
-                _ => None,
+        /// Every key of every line, in dump order. `key as usize` indexes
+        /// [`KEYS`] and the counts of an [`OwnerBlock`](crate::OwnerBlock).
+        /// Variants are named exactly like the keys they stand for.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum Key {
+            $( $( $(
+                #[doc = $doc]
+                $key,
+            )* )* )*
+        }
+
+        impl Key {
+            /// The key with this name (any line); `None` for unknown names.
+            pub fn from_name(name: &str) -> Option<Key> {
+                match name {
+                    $( $( $( stringify!($key) => Some(Key::$key), )* )* )*
+                    _ => None,
+                }
+            }
+
+            /// The key's process-wide storage in the group statics.
+            pub fn store(self) -> Store {
+                match self {
+                    $( $( $( Key::$key => stat_store!($kind, &$STATIC.$key), )* )* )*
+                }
             }
         }
 
-        /// Resets every counter and maximum of every group to zero.
+        /// Resets every counter and maximum of every group, and every
+        /// linked owner block, to zero. Increments racing with it may
+        /// survive; meant for tests and between runs.
         pub fn reset_all() {
             $( $STATIC.reset(); )*
+            $crate::block::reset_blocks();
         }
 
-        /// Appends ` key=value` for every key of `line` to `buf`.
+        /// Appends ` key=value` for every key of `line` to `buf` (totals:
+        /// the static shards plus every linked owner block).
         pub(crate) fn write_line_values<const N: usize>(
             line: Line,
             buf: &mut $crate::linebuf::LineBuf<N>,
         ) {
             $( $(
                 if line == Line::$line {
-                    $( buf.push_kv(stringify!($key), $STATIC.$key.get()); )*
+                    $( buf.push_kv(stringify!($key), Key::$key.total()); )*
                 }
             )* )*
         }

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use hz4_stats::{dump_with, field, reset_all, DumpConfig, Kind, Line, KEYS};
+use hz4_stats::{
+    dump_with, field, reset_all, AtShard, CountSink, DumpConfig, Key, Kind, Line, OwnerBlock, KEYS,
+};
 
 static LOCK_GLOBALS: Mutex<()> = Mutex::new(());
 
@@ -155,11 +157,20 @@ fn optional_lines_follow_the_config() {
 fn sharded_sums_and_maxima_show_in_the_dump() {
     let _g = LOCK_GLOBALS.lock().unwrap_or_else(|e| e.into_inner());
     reset_all();
+    // 150 on the static shards, 50 in two owner blocks.
+    static BLOCKS: [OwnerBlock; 2] = [OwnerBlock::new(), OwnerBlock::new()];
+    for b in &BLOCKS {
+        b.link();
+    }
     for shard in 0..200 {
-        hz4_stats::MID.malloc_calls.inc(shard);
+        if shard < 150 {
+            hz4_stats::MID.malloc_calls.inc(shard);
+        } else {
+            BLOCKS[shard % 2].add(Key::malloc_calls, 1);
+        }
         hz4_stats::LOCK.lock_hold_ns_max.record(shard as u64);
     }
-    hz4_stats::LOCK.on_lock_wait_sample(3, 999, 256);
+    AtShard(3).on_lock_wait_sample(999, 256);
     let cfg = DumpConfig {
         lock_stats: true,
         ..DumpConfig::default()

@@ -8,7 +8,8 @@ use std::cell::Cell;
 use std::os::fd::AsRawFd;
 
 use hz4_stats::{
-    dump_routed, dump_to_fd, dump_with, field, reset_all, DumpConfig, LOCK, MID, SUPPLY,
+    dump_routed, dump_to_fd, dump_with, field, reset_all, AtShard, CountSink, DumpConfig, Key,
+    OwnerBlock, LOCK, MID, SUPPLY,
 };
 
 struct Counting;
@@ -84,11 +85,17 @@ fn increments_and_dumps_do_not_allocate() {
         MID.malloc_owner_local_stack_adaptive_hot_promote.inc(shard);
     }
     MID.malloc_calls.inc_here();
-    MID.on_owner_drain(1, 3);
-    LOCK.on_lock_wait_sample(1, 900, 256);
-    LOCK.on_lock_hold_sample(1, 90, 4);
+    AtShard(1).on_owner_drain(3);
+    AtShard(1).on_lock_wait_sample(900, 256);
+    AtShard(1).on_lock_hold_sample(90, 4);
     LOCK.lock_wait_ns_max.record(5);
-    SUPPLY.on_resv_refill(0, 15);
+    AtShard(0).on_resv_refill(15);
+    // Owner blocks: linking and adding allocate nothing either.
+    static BLOCK: OwnerBlock = OwnerBlock::new();
+    BLOCK.link();
+    BLOCK.add(Key::malloc_calls, 2);
+    BLOCK.on_lock_hold_sample(7, 1);
+    SUPPLY.supply_resv_hit.inc(0);
     let _ = hz4_stats::next_shard();
     let calls = field("malloc_calls").map(|f| f.get());
     dump_with(&CFG, &mut |l| {
@@ -107,7 +114,7 @@ fn increments_and_dumps_do_not_allocate() {
         allocs, 0,
         "the increment/dump paths allocated {allocs} times"
     );
-    assert_eq!(calls, Some(101));
+    assert_eq!(calls, Some(103));
     assert_eq!(lines, 6);
     assert!(bytes > 2000);
     assert_eq!(std::fs::read_to_string(&good).unwrap().lines().count(), 6);

@@ -10,7 +10,10 @@
 use std::process::{Command, Output};
 use std::sync::{Arc, Barrier};
 
-use hz4_stats::{atexit_registrations, dump, register_atexit, DumpConfig, LOCK, MID, SUPPLY};
+use hz4_stats::{
+    atexit_registrations, dump, register_atexit, AtShard, CountSink, DumpConfig, Key, OwnerBlock,
+    MID, SUPPLY,
+};
 
 const CHILD_ENV: &str = "HZ4_STATS_CHILD";
 
@@ -49,9 +52,12 @@ fn is_child(name: &str) -> bool {
 /// Known, distinct values so the parent can check the dump came from here.
 fn set_known_values() {
     MID.malloc_calls.add(0, 7);
-    MID.malloc_calls.add(5, 4);
+    // The other 4 through an owner block: the dump must add it in.
+    static BLOCK: OwnerBlock = OwnerBlock::new();
+    BLOCK.link();
+    BLOCK.add(Key::malloc_calls, 4);
     MID.malloc_owner_local_stack_adaptive_hot_reset.inc(9);
-    LOCK.on_lock_wait_sample(2, 500, 256);
+    AtShard(2).on_lock_wait_sample(500, 256);
     SUPPLY.supply_resv_new_seg.inc(1);
 }
 

@@ -96,14 +96,18 @@ pub unsafe fn free_remote(h: *mut Heap, p: *mut Page, b: *mut Block) {
     unsafe {
         if REMOTE_QUEUE {
             page::remote_push(p, b, false);
-            // A thread without a heap counts on the shared slot.
-            count!(h, free_owner_remote);
+            if crate::config::STATS {
+                // A thread without a heap counts on the shared static slot.
+                crate::stats::add_maybe_heapless(h, hz4_stats::Key::free_owner_remote, 1);
+            }
         } else {
             let lk = crate::bins::shard_lock((*p).bin as usize);
             lk.lock();
             page::remote_push(p, b, false);
             lk.unlock();
-            count!(h, free_locked);
+            if crate::config::STATS {
+                crate::stats::add_maybe_heapless(h, hz4_stats::Key::free_locked, 1);
+            }
         }
     }
 }
