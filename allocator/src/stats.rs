@@ -42,6 +42,7 @@ pub unsafe fn link_heap(h: *mut Heap) {
 /// `h` is a live heap (non-null) and the build has stats (`BLOCKS == 1`).
 #[inline(always)]
 pub unsafe fn block_of<'a>(h: *mut Heap) -> &'a OwnerBlock {
+    debug_assert!(!h.is_null(), "stats::block_of: no heap");
     // SAFETY: caller's contract: `h` is live and `stats` has one element.
     unsafe { &*(*h).stats.as_ptr() }
 }
