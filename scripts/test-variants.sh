@@ -23,6 +23,6 @@ for v in "${variants[@]}"; do
   name=${v%%|*}
   defs=${v#*|}
   echo "== variant $name: HZ4_DEFS_EXTRA='$defs'"
-  HZ4_DEFS_EXTRA="$defs" cargo test --release -p hz4 --lib --test stress --test accounting --test stats_exact
+  HZ4_DEFS_EXTRA="$defs" cargo test --release -p hz4 --lib --test stress --test accounting --test stats_exact --test stats_zero_cost
 done
 echo "all ${#variants[@]} variants passed"
