@@ -125,7 +125,30 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
     let p = malloc(total);
     if !p.is_null() {
         // SAFETY: `p` is a fresh object of at least `total` bytes.
-        unsafe { core::ptr::write_bytes(p, 0, total) };
+        unsafe { zero_new(p, total) };
     }
     p
+}
+
+/// Zero the first `size` bytes of new block `p`, unless `p` is a huge
+/// object: those are fresh anonymous mappings, never recycled, so already
+/// zero, and writing them would only fault in every page (a 1 GiB calloc
+/// would cost 1 GiB of RSS at once).
+///
+/// # Safety
+/// `p` was just returned by `malloc`/`malloc_aligned` for at least `size` bytes.
+#[inline]
+pub unsafe fn zero_new(p: *mut u8, size: usize) {
+    // Only huge objects can skip, and only sizes above the largest span can
+    // be huge without an alignment request; checking the size first keeps
+    // the page-header load off small callocs. Aligned huge objects of
+    // smaller sizes are simply zeroed.
+    // SAFETY: `p` is one of our objects, so its page header is readable.
+    if crate::large::is_huge(size)
+        && unsafe { (*crate::segment::page_of(p as usize)).kind } == crate::page::KIND_HUGE
+    {
+        return;
+    }
+    // SAFETY: caller's contract: `size` bytes at `p` are ours.
+    unsafe { core::ptr::write_bytes(p, 0, size) }
 }

@@ -25,7 +25,7 @@ unsafe impl GlobalAlloc for Hz4 {
         let p = crate::api::malloc_aligned(layout.size(), layout.align());
         if !p.is_null() {
             // SAFETY: fresh block of at least `layout.size()` bytes.
-            unsafe { core::ptr::write_bytes(p, 0, layout.size()) };
+            unsafe { crate::api::zero_new(p, layout.size()) };
         }
         p
     }

@@ -48,13 +48,20 @@ pub fn pages_for(size: usize) -> usize {
     (size + PAGE_SIZE - 1) >> PAGE_SHIFT
 }
 
+/// Whether `malloc(size)` is served by a huge mapping of its own: a fresh
+/// anonymous `mmap`, never recycled, so its bytes are already zero.
+#[inline(always)]
+pub const fn is_huge(size: usize) -> bool {
+    size > MAX_SPAN_PAGES << PAGE_SHIFT
+}
+
 /// Allocate `size` (> 64 KiB) bytes, page aligned. `h` may be null.
 ///
 /// # Safety
 /// `h` is null or the calling thread's heap.
 #[inline(never)]
 pub unsafe fn alloc(h: *mut Heap, size: usize) -> *mut u8 {
-    if size > MAX_SPAN_PAGES << PAGE_SHIFT {
+    if is_huge(size) {
         return crate::segment::huge_alloc(size, 0);
     }
     let k = pages_for(size);

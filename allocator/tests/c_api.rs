@@ -179,6 +179,61 @@ fn malloc_of_impossible_sizes_is_null_with_enomem() {
     }
 }
 
+/// Resident set of this process, bytes (`/proc/self/statm`, field 2).
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("statm resident field");
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
+}
+
+#[test]
+fn huge_zeroed_allocations_do_not_fault_in_their_pages() {
+    use std::alloc::{GlobalAlloc, Layout};
+    // A huge object is a fresh mapping: calloc and GlobalAlloc::alloc_zeroed
+    // must not write 512 MiB of zeros over memory the kernel already gives
+    // as zero.
+    const SIZE: usize = 512 << 20;
+    for how in [
+        "calloc",
+        "alloc_zeroed align 16",
+        "alloc_zeroed align 1 MiB",
+    ] {
+        let before = rss_bytes();
+        let (p, layout) = match how {
+            "calloc" => (c::calloc(1, SIZE) as *mut u8, None),
+            _ => {
+                let align = if how.ends_with("16") { 16 } else { 1 << 20 };
+                let layout = Layout::from_size_align(SIZE, align).unwrap();
+                // SAFETY: non-zero size.
+                (unsafe { hz4::Hz4.alloc_zeroed(layout) }, Some(layout))
+            }
+        };
+        assert!(!p.is_null(), "{how}");
+        let grew = rss_bytes().saturating_sub(before);
+        // Read one byte per MiB: zero, and only 512 pages faulted in.
+        for off in (0..SIZE).step_by(1 << 20) {
+            // SAFETY: inside the SIZE-byte object.
+            assert_eq!(unsafe { *p.add(off) }, 0, "{how}: offset {off}");
+        }
+        match layout {
+            None => release(p as *mut c_void),
+            // SAFETY: allocated just above with this layout.
+            Some(l) => unsafe { hz4::Hz4.dealloc(p, l) },
+        }
+        // Other tests of this binary run concurrently; they stay far below this.
+        assert!(
+            grew < 64 << 20,
+            "{how} of 512 MiB grew RSS by {} MiB",
+            grew >> 20
+        );
+    }
+}
+
 #[test]
 fn calloc_is_zeroed_also_when_reusing_a_dirty_block() {
     let sizes = [
