@@ -103,6 +103,15 @@ pub unsafe fn realloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
     // SAFETY: `ptr` is live (caller's contract).
     unsafe {
         let old = crate::free::usable_size(ptr, "realloc");
+        // Huge to huge: resize the mapping, never copy.
+        if crate::large::is_huge(new_size)
+            && (*crate::segment::page_of(ptr as usize)).kind == crate::page::KIND_HUGE
+        {
+            let q = crate::segment::huge_resize(ptr as usize, new_size);
+            if !q.is_null() {
+                return q;
+            }
+        }
         // Stay in place when the new size fits and wastes at most half.
         if new_size <= old && new_size >= old / 2 {
             return ptr;

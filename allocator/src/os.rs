@@ -60,3 +60,36 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
     debug_assert_eq!(aligned & SEG_MASK, 0);
     aligned as *mut u8
 }
+
+/// Grow the mapping `p..p+old_len` to `new_len` bytes where it is, without
+/// moving it; false when the pages after it are taken. The new bytes are zero.
+///
+/// # Safety
+/// `p..p+old_len` is a whole mapping of ours (from `map`/`map_aligned`).
+pub unsafe fn grow_in_place(p: *mut u8, old_len: usize, new_len: usize) -> bool {
+    // SAFETY: flags 0: the kernel either extends this exact range or fails.
+    let r = unsafe { libc::mremap(p as *mut libc::c_void, old_len, new_len, 0) };
+    r != libc::MAP_FAILED
+}
+
+/// Move the mapping `p..p+old_len` onto `dst`, growing it to `new_len`
+/// bytes: the kernel moves the pages (no copy), the new tail is zero, and
+/// whatever was mapped at `dst..dst+new_len` is replaced. False on failure,
+/// with the old mapping untouched.
+///
+/// # Safety
+/// `p..p+old_len` is a whole mapping of ours; `dst..dst+new_len` is a
+/// mapping of ours that nobody uses (a placeholder from `map_aligned`).
+pub unsafe fn move_to(p: *mut u8, old_len: usize, dst: *mut u8, new_len: usize) -> bool {
+    // SAFETY: MAYMOVE|FIXED onto a range the caller owns.
+    let r = unsafe {
+        libc::mremap(
+            p as *mut libc::c_void,
+            old_len,
+            new_len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            dst as *mut libc::c_void,
+        )
+    };
+    r != libc::MAP_FAILED
+}

@@ -74,6 +74,11 @@ pub fn is_ours(ptr: usize) -> bool {
     word & (1u64 << (chunk & 63)) != 0
 }
 
+/// Whether the map has a bit for the segment at `seg`.
+fn map_covers(seg: *mut Segment) -> bool {
+    (seg as usize >> SEG_SHIFT) < MAP_WORDS * 64
+}
+
 /// Mark or unmark a segment in the map (segment lock held, or the map's own init).
 fn map_set(seg: *mut Segment, on: bool) -> bool {
     let mut map = MAP.load(Ordering::Acquire);
@@ -91,10 +96,10 @@ fn map_set(seg: *mut Segment, on: bool) -> bool {
             }
         }
     }
-    let chunk = seg as usize >> SEG_SHIFT;
-    if chunk >= MAP_WORDS * 64 {
+    if !map_covers(seg) {
         return false;
     }
+    let chunk = seg as usize >> SEG_SHIFT;
     // SAFETY: index checked against the map length just above.
     let w = unsafe { &*map.add(chunk >> 6) };
     let bit = 1u64 << (chunk & 63);
@@ -405,6 +410,73 @@ pub unsafe fn huge_usable(ptr: usize) -> usize {
     let seg = segment_of(ptr);
     // SAFETY: live huge object, header intact.
     unsafe { (*seg).huge_len - (ptr - seg as usize) }
+}
+
+/// Resize huge object `ptr` in place or by moving its pages, for `realloc`
+/// to `new_size` bytes (itself a huge size). The contents up to the smaller
+/// size are kept and nothing is copied: shrinking unmaps the tail, growing
+/// extends the mapping where it is or has the kernel move it to a fresh
+/// segment-aligned range. Null when that fails (the object is unchanged and
+/// the caller copies instead).
+///
+/// # Safety
+/// `ptr` is a live huge object that the calling thread is reallocating.
+pub unsafe fn huge_resize(ptr: usize, new_size: usize) -> *mut u8 {
+    let seg = segment_of(ptr);
+    let off = ptr - seg as usize;
+    let Some(new_len) = off
+        .checked_add(new_size)
+        .and_then(|l| l.checked_add(4095))
+        .map(|l| l & !4095)
+    else {
+        return null_mut();
+    };
+    // SAFETY: live huge object: the header at `seg` is ours to read and
+    // update, and nobody else touches the object while it is reallocated.
+    unsafe {
+        let old_len = (*seg).huge_len;
+        if new_len <= old_len {
+            if new_len < old_len {
+                crate::os::unmap((seg as usize + new_len) as *mut u8, old_len - new_len);
+                (*seg).huge_len = new_len;
+            }
+            return ptr as *mut u8;
+        }
+        if crate::os::grow_in_place(seg as *mut u8, old_len, new_len) {
+            (*seg).huge_len = new_len;
+            return ptr as *mut u8;
+        }
+        // Move: reserve an aligned range, then have the kernel move the
+        // pages onto it. The old range's map bit goes first: once mremap
+        // frees that range another thread may map a segment there and set
+        // the bit for itself.
+        let dst = crate::os::map_aligned(new_len, SEG_SIZE);
+        if dst.is_null() {
+            return null_mut();
+        }
+        if !map_covers(dst as *mut Segment) {
+            crate::os::unmap(dst, new_len);
+            return null_mut();
+        }
+        SUPPLY_LOCK.lock();
+        map_set(seg, false);
+        SUPPLY_LOCK.unlock();
+        if !crate::os::move_to(seg as *mut u8, old_len, dst, new_len) {
+            SUPPLY_LOCK.lock();
+            map_set(seg, true);
+            SUPPLY_LOCK.unlock();
+            crate::os::unmap(dst, new_len);
+            return null_mut();
+        }
+        let moved = dst as *mut Segment;
+        SUPPLY_LOCK.lock();
+        // Cannot fail: the map exists (the old bit was in it) and covers
+        // `dst` (checked above).
+        map_set(moved, true);
+        SUPPLY_LOCK.unlock();
+        (*moved).huge_len = new_len;
+        (dst as usize + off) as *mut u8
+    }
 }
 
 /// Unmap a huge object.

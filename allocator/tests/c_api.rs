@@ -381,6 +381,53 @@ fn realloc_grow_and_shrink_keep_contents_across_all_paths() {
 }
 
 #[test]
+fn huge_realloc_resizes_the_mapping_and_keeps_contents() {
+    // Huge to huge goes through mremap (grow in place, or move the pages
+    // to a new segment-aligned range, or unmap the tail). Several live huge
+    // blocks make in-place growth fail now and then, so moves happen too;
+    // every result must keep its contents and still be freeable (its new
+    // segment is in the map).
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng as usize
+    };
+    let mut blocks: Vec<(*mut c_void, usize, usize)> = (0..4)
+        .map(|i| {
+            let n = 4_200_000 + i * 1_000_000;
+            let p = c::malloc(n);
+            assert!(!p.is_null());
+            fill(p, n, i);
+            (p, n, i)
+        })
+        .collect();
+    for step in 0..60 {
+        let k = next() % blocks.len();
+        let new = 4_200_000 + next() % 60_000_000;
+        let (p, cur, seed) = blocks[k];
+        // SAFETY: `p` is live; it is consumed by realloc and replaced by the result.
+        let q = unsafe { c::realloc(p, new) };
+        let what = format!("step {step}: huge realloc {cur} -> {new}");
+        assert!(!q.is_null(), "{what}");
+        assert_eq!(
+            q as usize % 65_536,
+            0,
+            "{what}: huge objects are page aligned"
+        );
+        assert!(usable(q) >= new, "{what}: usable {}", usable(q));
+        check_prefix(q, cur.min(new), cur, seed, &what);
+        fill(q, new, 100 + step);
+        blocks[k] = (q, new, 100 + step);
+    }
+    for (p, n, seed) in blocks {
+        check(p, n, seed, "before free");
+        release(p);
+    }
+}
+
+#[test]
 fn realloc_to_the_same_or_a_little_smaller_size_keeps_contents() {
     for &size in LADDER {
         let p = c::malloc(size);
