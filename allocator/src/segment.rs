@@ -363,6 +363,12 @@ pub fn for_each_segment(mut f: impl FnMut(*mut Segment)) {
 
 // ---- huge mappings ---------------------------------------------------------
 
+/// Bytes to map for a huge object of `size` bytes starting `off` bytes into
+/// its mapping: rounded up to whole 4 KiB pages; None on overflow.
+fn huge_mapping_len(off: usize, size: usize) -> Option<usize> {
+    off.checked_add(size)?.checked_add(4095).map(|l| l & !4095)
+}
+
 /// Map a huge object of `size` bytes whose start is `align`-aligned (align
 /// ≤ 2 MiB). The object starts at `seg + max(PAGE_SIZE, align)`.
 pub fn huge_alloc(size: usize, align: usize) -> *mut u8 {
@@ -370,11 +376,7 @@ pub fn huge_alloc(size: usize, align: usize) -> *mut u8 {
     if off >= SEG_SIZE {
         return null_mut();
     }
-    let Some(len) = off
-        .checked_add(size)
-        .and_then(|l| l.checked_add(4095))
-        .map(|l| l & !4095)
-    else {
+    let Some(len) = huge_mapping_len(off, size) else {
         return null_mut();
     };
     let raw = crate::os::map_aligned(len, SEG_SIZE);
@@ -424,11 +426,7 @@ pub unsafe fn huge_usable(ptr: usize) -> usize {
 pub unsafe fn huge_resize(ptr: usize, new_size: usize) -> *mut u8 {
     let seg = segment_of(ptr);
     let off = ptr - seg as usize;
-    let Some(new_len) = off
-        .checked_add(new_size)
-        .and_then(|l| l.checked_add(4095))
-        .map(|l| l & !4095)
-    else {
+    let Some(new_len) = huge_mapping_len(off, new_size) else {
         return null_mut();
     };
     // SAFETY: live huge object: the header at `seg` is ours to read and
