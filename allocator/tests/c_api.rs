@@ -3,6 +3,8 @@
 //! errno), alignment guarantees, usable sizes and contents kept across
 //! `realloc` between the small, mid, large and huge paths.
 
+mod common;
+
 use core::ffi::c_void;
 use std::ffi::CStr;
 
@@ -387,13 +389,7 @@ fn huge_realloc_resizes_the_mapping_and_keeps_contents() {
     // blocks make in-place growth fail now and then, so moves happen too;
     // every result must keep its contents and still be freeable (its new
     // segment is in the map).
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng as usize
-    };
+    let mut rng = common::Rng(0x2545_F491_4F6C_DD1D);
     let mut blocks: Vec<(*mut c_void, usize, usize)> = (0..4)
         .map(|i| {
             let n = 4_200_000 + i * 1_000_000;
@@ -404,8 +400,8 @@ fn huge_realloc_resizes_the_mapping_and_keeps_contents() {
         })
         .collect();
     for step in 0..60 {
-        let k = next() % blocks.len();
-        let new = 4_200_000 + next() % 60_000_000;
+        let k = rng.below(blocks.len() as u64);
+        let new = 4_200_000 + rng.below(60_000_000);
         let (p, cur, seed) = blocks[k];
         // SAFETY: `p` is live; it is consumed by realloc and replaced by the result.
         let q = unsafe { c::realloc(p, new) };

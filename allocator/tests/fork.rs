@@ -9,6 +9,9 @@
 //! (Checked: with hz4's `pthread_atfork` call removed, most
 //! children of this test deadlock.)
 
+mod common;
+
+use common::Rng;
 use core::ffi::c_void;
 use std::alloc::{alloc, dealloc, Layout};
 use std::hint::black_box;
@@ -47,19 +50,7 @@ unsafe fn c_free(p: *mut u8) {
     unsafe { f(p as *mut c_void) }
 }
 
-/// splitmix64.
-struct Rng(u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> usize {
-        (self.next() % n) as usize
-    }
     /// 60 % small, 30 % mid, 9 % large, 1 % huge.
     fn size(&mut self) -> usize {
         match self.below(100) {

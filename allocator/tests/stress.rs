@@ -4,26 +4,14 @@
 //! zeroed allocation checks, and threads that exit while others still hold
 //! (and later free) their objects. Not a benchmark.
 
+mod common;
+
+use common::Rng;
 use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
 use std::sync::mpsc;
 
 #[global_allocator]
 static A: hz4::Hz4 = hz4::Hz4;
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One live object: address, layout, and the seed of its byte pattern.
 struct Obj {
@@ -42,7 +30,7 @@ fn pick_layout(rng: &mut Rng) -> Layout {
         50..=84 => 2049 + rng.below(65536 - 2048),
         85..=98 => 65537 + rng.below(600_000),
         _ => 4_300_000 + rng.below(2_000_000),
-    } as usize;
+    };
     let align = match rng.below(10) {
         0 => 1usize << (5 + rng.below(8)),                    // 32 .. 4096
         1 if size < 300_000 => 1usize << (13 + rng.below(5)), // 8 KiB .. 128 KiB
@@ -155,7 +143,7 @@ fn resize(o: Obj, rng: &mut Rng) -> Obj {
     let new_size = if rng.below(2) == 0 {
         (old / 2).max(1)
     } else {
-        old + 1 + rng.below(old as u64 * 2) as usize
+        old + 1 + rng.below(old as u64 * 2)
     };
     // SAFETY: live allocation with this layout; new size non-zero.
     let q = unsafe { realloc(o.ptr as *mut u8, o.layout, new_size) };
@@ -188,11 +176,11 @@ fn worker(
             match rng.below(10) {
                 0..=4 => live.push(new_obj(&mut rng)),
                 5 | 6 if !live.is_empty() => {
-                    let i = rng.below(live.len() as u64) as usize;
+                    let i = rng.below(live.len() as u64);
                     free_obj(live.swap_remove(i));
                 }
                 7 if !live.is_empty() => {
-                    let i = rng.below(live.len() as u64) as usize;
+                    let i = rng.below(live.len() as u64);
                     let o = live.swap_remove(i);
                     live.push(resize(o, &mut rng));
                 }
@@ -202,7 +190,7 @@ fn worker(
         // Hand a third of our objects to a random peer: they free them remotely.
         let take = live.len() / 3;
         let batch: Vec<Obj> = live.drain(..take).collect();
-        let to = rng.below(peers.len() as u64) as usize;
+        let to = rng.below(peers.len() as u64);
         let _ = peers[to].send(batch);
         while let Ok(batch) = inbox.try_recv() {
             for o in batch {

@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests that need the cdylib.
+//! Helpers shared by the integration tests: the cdylib's path and a small
+//! deterministic random generator. Each test binary uses only some of them.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,4 +45,22 @@ pub fn find_or_build_lib() -> PathBuf {
     let p = profile_dir.join("libhz4.so");
     assert!(p.exists(), "{} missing after cargo build", p.display());
     std::fs::canonicalize(p).unwrap()
+}
+
+/// A small deterministic generator (splitmix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-ish in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> usize {
+        (self.next() % n) as usize
+    }
 }
