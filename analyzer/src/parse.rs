@@ -177,6 +177,16 @@ pub(crate) struct ParsedRun {
 }
 
 impl ParsedRun {
+    /// The variant named by the run's `[HZ_LANE]` marker, if any.
+    pub fn variant(&self) -> Option<&str> {
+        self.marker.as_ref().and_then(|m| m.variant.as_deref())
+    }
+
+    /// Whether a `--variant` filter keeps this run (`None`: no filter).
+    pub fn kept_by(&self, filter: Option<&str>) -> bool {
+        filter.is_none_or(|want| self.variant() == Some(want))
+    }
+
     fn clear(&mut self) {
         self.start_line = 0;
         self.marker = None;
@@ -866,11 +876,7 @@ pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, Inpu
     let mut runs = Vec::new();
     for src in &sources {
         parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
-            let keep = match &opts.variant {
-                None => true,
-                Some(v) => pr.marker.as_ref().and_then(|m| m.variant.as_ref()) == Some(v),
-            };
-            if keep {
+            if pr.kept_by(opts.variant.as_deref()) {
                 runs.push(pr.to_run(&s.name, k));
             }
             Ok(())
@@ -895,11 +901,7 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Vec<R
     let mut warnings = Vec::new();
     let mut runs = Vec::new();
     parse_reader(&src, bytes, &mut keys, &mut warnings, &mut |pr, s, k| {
-        let keep = match &opts.variant {
-            None => true,
-            Some(v) => pr.marker.as_ref().and_then(|m| m.variant.as_ref()) == Some(v),
-        };
-        if keep {
+        if pr.kept_by(opts.variant.as_deref()) {
             runs.push(pr.to_run(&s.name, k));
         }
         Ok(())

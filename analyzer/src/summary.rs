@@ -57,12 +57,10 @@ impl Aggregator {
 
     /// Adds one run.
     pub fn add(&mut self, run: &ParsedRun, file: &str, nkeys: usize) {
-        let variant = run.marker.as_ref().and_then(|m| m.variant.as_deref());
-        if let Some(want) = &self.variant {
-            if variant != Some(want.as_str()) {
-                return;
-            }
+        if !run.kept_by(self.variant.as_deref()) {
+            return;
         }
+        let variant = run.variant();
         self.total_runs += 1;
         let acc = self.lane(&run.lane);
         acc.runs += 1;
