@@ -460,78 +460,66 @@ pub fn peers_summary(m: &Manifest) -> PeersReport {
     }
 }
 
+/// A Markdown table with one row per lane: header `lane` plus `columns`,
+/// then `cell(lane, column index)` for each column (first column left,
+/// numbers right).
+fn lane_table(
+    s: &mut String,
+    lanes: &[&String],
+    columns: Vec<String>,
+    cell: impl Fn(&str, usize) -> String,
+) {
+    let n = columns.len();
+    let mut head = vec!["lane".to_owned()];
+    head.extend(columns);
+    let _ = writeln!(s, "| {} |", head.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(n));
+    for lane in lanes {
+        let mut cells = vec![lane.to_string()];
+        cells.extend((0..n).map(|i| cell(lane.as_str(), i)));
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+}
+
 fn peers_text(p: &PeersReport, m: &Manifest) -> String {
     let names: Vec<&str> = p.allocators.iter().map(|(n, _)| n.as_str()).collect();
     let mut lanes: Vec<&String> = p.lanes.keys().collect();
     lanes.sort_by_key(|n| lane_order(n));
     let mut s = String::new();
-    let row = |s: &mut String, cells: Vec<String>| {
-        let _ = writeln!(s, "| {} |", cells.join(" | "));
-    };
-    // Header row plus the Markdown separator (first column left, numbers right).
-    let head_row = |s: &mut String, cells: Vec<String>| {
-        let n = cells.len();
-        row(s, cells);
-        let _ = writeln!(s, "|---|{}", "---:|".repeat(n - 1));
-    };
+    let columns = |v: &[&str]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let na = || "n/a".to_owned();
     let _ = writeln!(
         s,
         "\n== Median throughput, million ops/s (medians of {} run(s)) ==",
         m.settings.runs
     );
-    let mut head = vec!["lane".to_owned()];
-    head.extend(names.iter().map(|n| n.to_string()));
-    head_row(&mut s, head);
-    for lane in &lanes {
-        let mut cells = vec![lane.to_string()];
-        for n in &names {
-            cells.push(
-                p.lanes[*lane]
-                    .get(*n)
-                    .and_then(|c| c.median_ops_per_sec)
-                    .map_or_else(|| "n/a".into(), |x| format!("{:.2}", x / 1e6)),
-            );
-        }
-        row(&mut s, cells);
-    }
+    lane_table(&mut s, &lanes, columns(&names), |lane, i| {
+        p.lanes[lane]
+            .get(names[i])
+            .and_then(|c| c.median_ops_per_sec)
+            .map_or_else(na, |x| format!("{:.2}", x / 1e6))
+    });
     let peers: Vec<&str> = names.iter().copied().filter(|n| *n != "hz4").collect();
     if names.contains(&"hz4") && !peers.is_empty() {
         let _ = writeln!(
             s,
             "\n== hz4 / peer, ratio of median ops/s (> 1: hz4 faster) =="
         );
-        let mut head = vec!["lane".to_owned()];
-        head.extend(peers.iter().map(|n| format!("hz4/{n}")));
-        head_row(&mut s, head);
-        for lane in &lanes {
-            let mut cells = vec![lane.to_string()];
-            for n in &peers {
-                cells.push(
-                    p.hz4_ratios
-                        .get(*lane)
-                        .and_then(|r| r.get(*n))
-                        .map_or_else(|| "n/a".into(), |x| format!("{x:.2}")),
-                );
-            }
-            row(&mut s, cells);
-        }
+        let head = peers.iter().map(|n| format!("hz4/{n}")).collect();
+        lane_table(&mut s, &lanes, head, |lane, i| {
+            p.hz4_ratios
+                .get(lane)
+                .and_then(|r| r.get(peers[i]))
+                .map_or_else(na, |x| format!("{x:.2}"))
+        });
     }
     let _ = writeln!(s, "\n== Peak RSS, median max_rss_kb in MiB ==");
-    let mut head = vec!["lane".to_owned()];
-    head.extend(names.iter().map(|n| n.to_string()));
-    head_row(&mut s, head);
-    for lane in &lanes {
-        let mut cells = vec![lane.to_string()];
-        for n in &names {
-            cells.push(
-                p.lanes[*lane]
-                    .get(*n)
-                    .and_then(|c| c.median_max_rss_kb)
-                    .map_or_else(|| "n/a".into(), |x| format!("{:.0}", x / 1024.0)),
-            );
-        }
-        row(&mut s, cells);
-    }
+    lane_table(&mut s, &lanes, columns(&names), |lane, i| {
+        p.lanes[lane]
+            .get(names[i])
+            .and_then(|c| c.median_max_rss_kb)
+            .map_or_else(na, |x| format!("{:.0}", x / 1024.0))
+    });
     let _ = writeln!(s, "\nstability: {}", p.status);
     for f in &p.failures {
         let _ = writeln!(s, "  - {f}");

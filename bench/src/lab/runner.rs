@@ -85,26 +85,14 @@ impl Runner<'_> {
                 return self.interrupted(m, ran);
             }
             let index = m.runs.len() + 1;
-            let done: Vec<(String, f64)> = m
-                .runs
-                .iter()
-                .filter(|r| r.status == RunStatus::Ok)
-                .map(|r| (r.lane.clone(), r.wall_s))
-                .collect();
-            let eta = eta_s(&pending[i..], &done);
+            let eta = eta_s(&pending[i..], &finished_walls(&m.runs));
             self.progress.begin(job, index, total, eta);
             match self.run_one(m, job)? {
                 Some(rec) => {
                     m.runs.push(rec.clone());
                     m.save(self.dir)?;
-                    let done: Vec<(String, f64)> = m
-                        .runs
-                        .iter()
-                        .filter(|r| r.status == RunStatus::Ok)
-                        .map(|r| (r.lane.clone(), r.wall_s))
-                        .collect();
-                    self.progress
-                        .end(&rec, index, total, eta_s(&pending[i + 1..], &done));
+                    let eta = eta_s(&pending[i + 1..], &finished_walls(&m.runs));
+                    self.progress.end(&rec, index, total, eta);
                     ran += 1;
                 }
                 None => return self.interrupted(m, ran),
@@ -201,6 +189,15 @@ impl Runner<'_> {
             started_utc: started,
         }))
     }
+}
+
+/// (lane, wall seconds) of every run that finished ok: what the ETA is
+/// estimated from.
+fn finished_walls(runs: &[RunRecord]) -> Vec<(String, f64)> {
+    runs.iter()
+        .filter(|r| r.status == RunStatus::Ok)
+        .map(|r| (r.lane.clone(), r.wall_s))
+        .collect()
 }
 
 #[cfg(test)]
