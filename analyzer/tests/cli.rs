@@ -20,10 +20,6 @@ fn run_in(dir: &Path, args: &[&str]) -> (String, i32) {
     )
 }
 
-fn fixtures() -> std::path::PathBuf {
-    shared().join("fixtures")
-}
-
 /// Base and var logs of all four lanes with `[HZ_LANE]` markers, plus a
 /// Var+stats log with adaptive counters. `gain` is main_r0's change.
 fn ab_dir(gain: f64, runs: usize) -> tempfile::TempDir {

@@ -1,4 +1,4 @@
-//! The reference allocator's real logs (`shared/fixtures/hz4c`): Stage A
+//! The reference allocator's real logs (`fixtures/hz4c/` at the workspace root): Stage A
 //! must equal the hand computation below.
 
 mod common;

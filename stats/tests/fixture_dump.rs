@@ -14,7 +14,7 @@ use hz4_stats::{
 static LOCK_GLOBALS: Mutex<()> = Mutex::new(());
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hz4c")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hz4c")
 }
 
 fn fixture(name: &str) -> String {

@@ -7,22 +7,30 @@ use std::path::{Path, PathBuf};
 
 use hz_analyze::lanes::lane_by_name;
 
-/// `shared/` beside the repository (CI clones it there too).
-pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+/// The repository's `fixtures/` folder, which holds the reference logs in
+/// `hz4c/`; fails the test, naming the folder, if that is missing.
+pub fn fixtures() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let logs = dir.join("hz4c");
+    assert!(
+        logs.is_dir(),
+        "reference fixtures missing: {} is not a directory",
+        logs.display()
+    );
+    dir
 }
 
 /// The reference allocator's real logs.
 pub fn hz4c() -> PathBuf {
-    shared().join("fixtures/hz4c")
+    fixtures().join("hz4c")
 }
 
-/// One fixture file by lane.
+/// One fixture file by lane; fails the test, naming the path, if it is
+/// missing.
 pub fn fixture(lane: &str) -> String {
-    hz4c()
-        .join(format!("{lane}_run1_hz4c.log"))
-        .display()
-        .to_string()
+    let p = hz4c().join(format!("{lane}_run1_hz4c.log"));
+    assert!(p.is_file(), "reference fixture missing: {}", p.display());
+    p.display().to_string()
 }
 
 /// The binary under test.
