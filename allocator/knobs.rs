@@ -173,6 +173,10 @@ pub const KNOBS: &[Knob] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnobSet {
     pub values: Vec<u64>,
+    /// Problems that do not stop the build (a knob given twice with
+    /// different values: the last one is used, as a C compiler does with
+    /// a redefined macro). One message each.
+    pub warnings: Vec<String>,
 }
 
 impl KnobSet {
@@ -211,11 +215,14 @@ fn parse_value(text: &str) -> Option<u64> {
 
 /// Parse `HZ4_DEFS_EXTRA` (`-DNAME=VALUE` / `-DNAME` tokens separated by
 /// whitespace) and check every knob's range and every guard. Errors are
-/// returned as one message per problem.
+/// returned as one message per problem. A knob given again with another
+/// value takes the later value, with one warning (the "base string plus one
+/// override" pattern of the work order's `make` builds).
 pub fn parse_defs(defs: &str) -> Result<KnobSet, Vec<String>> {
     let mut values: Vec<u64> = KNOBS.iter().map(|k| k.default).collect();
     let mut given: Vec<Option<(u64, String)>> = vec![None; KNOBS.len()];
     let mut errs = Vec::new();
+    let mut warnings = Vec::new();
     for tok in defs.split_whitespace() {
         let Some(body) = tok.strip_prefix("-D") else {
             errs.push(format!(
@@ -249,10 +256,9 @@ pub fn parse_defs(defs: &str) -> Result<KnobSet, Vec<String>> {
         };
         if let Some((prev, prev_tok)) = &given[idx] {
             if *prev != value {
-                errs.push(format!(
-                    "HZ4_DEFS_EXTRA: {name} given twice with different values ('{prev_tok}' and '{tok}')"
+                warnings.push(format!(
+                    "HZ4_DEFS_EXTRA: {name} given again ('{prev_tok}', then '{tok}'); using the last value, {value}"
                 ));
-                continue;
             }
         }
         given[idx] = Some((value, tok.to_string()));
@@ -268,7 +274,7 @@ pub fn parse_defs(defs: &str) -> Result<KnobSet, Vec<String>> {
             errs.push(format!("{} = {v} must be a power of two", k.name));
         }
     }
-    let set = KnobSet { values };
+    let set = KnobSet { values, warnings };
     let get = |n: &str| set.get(n);
     for k in KNOBS {
         if get(k.name) == 0 {
@@ -343,9 +349,28 @@ mod tests {
         assert!(
             err_of("-DHZ4_MID_LOCK_SHARDS=99999999999999999999999").contains("not a non-negative")
         );
-        assert!(err_of("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=0").contains("given twice"));
-        // The same value twice is harmless.
-        assert!(parse_defs("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=1").is_ok());
+        // The same value twice is harmless and silent.
+        let s = parse_defs("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=1").unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn a_knob_given_again_takes_the_last_value_with_one_warning() {
+        let s = parse_defs(&format!("{BASE} -DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=16")).unwrap();
+        assert_eq!(s.get("HZ4_MID_OWNER_LOCAL_STACK_SLOTS"), 16);
+        assert_eq!(
+            s.warnings,
+            ["HZ4_DEFS_EXTRA: HZ4_MID_OWNER_LOCAL_STACK_SLOTS given again \
+              ('-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=8', then '-DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=16'); \
+              using the last value, 16"]
+        );
+        // Three values: the last wins, one warning per change.
+        let s = parse_defs("-DHZ4_MID_STATS_B1=1 -DHZ4_MID_STATS_B1=0 -DHZ4_MID_STATS_B1").unwrap();
+        assert_eq!(s.get("HZ4_MID_STATS_B1"), 1);
+        assert_eq!(s.warnings.len(), 2);
+        // The last value is what the range and guard checks see.
+        assert!(err_of("-DHZ4_MID_LOCK_SHARDS=4 -DHZ4_MID_LOCK_SHARDS=3").contains("power of two"));
+        assert!(parse_defs("-DHZ4_MID_LOCK_SHARDS=3 -DHZ4_MID_LOCK_SHARDS=4").is_ok());
     }
 
     #[test]

@@ -81,6 +81,12 @@ fn expect_rejected(defs: &str, messages: &[&str]) {
             "HZ4_DEFS_EXTRA='{defs}': expected `{m}` in the build output:\n{}",
             b.output
         );
+        assert_eq!(
+            b.output.matches(m).count(),
+            1,
+            "HZ4_DEFS_EXTRA='{defs}': `{m}` should be printed once:\n{}",
+            b.output
+        );
     }
 }
 
@@ -158,8 +164,38 @@ fn generated_knobs() -> String {
     std::fs::read_to_string(newest.1).unwrap()
 }
 
+/// The tests that read `generated_knobs()` after a successful build take
+/// this, so no other successful build lands in between.
+static GEN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_knob_given_again_builds_with_the_last_value_and_one_warning() {
+    let _g = GEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let defs = "-DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=8 \
+                -DHZ4_MID_OWNER_LOCAL_STACK_SLOTS=16";
+    let b = build(defs);
+    assert!(
+        b.ok,
+        "HZ4_DEFS_EXTRA='{defs}' failed to build:\n{}",
+        b.output
+    );
+    let warning = "hz4 knobs: HZ4_DEFS_EXTRA: HZ4_MID_OWNER_LOCAL_STACK_SLOTS given again";
+    assert_eq!(
+        b.output.matches(warning).count(),
+        1,
+        "expected one warning line:\n{}",
+        b.output
+    );
+    let gen = generated_knobs();
+    assert!(
+        gen.contains("pub const HZ4_MID_OWNER_LOCAL_STACK_SLOTS: u64 = 16;"),
+        "the last value should win:\n{gen}"
+    );
+}
+
 #[test]
 fn a_good_knob_string_builds_and_reaches_the_constants() {
+    let _g = GEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let defs = "-DHZ4_MID_OWNER_LOCAL_STACK_BOX=1 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_BOX=1 \
                 -DHZ4_MID_OWNER_LOCAL_STACK_ADAPTIVE_PROBE_SHIFT=7 -DHZ4_MID_LOCK_SHARDS=32";
     // Failing builds stop before writing knobs_gen.rs, and cargo's lock

@@ -1,7 +1,7 @@
 //! The field list: every key of every dump line, declared once.
 //!
 //! Lines, tags and key order follow the reference C allocator's dumps
-//! (`shared/fixtures/hz4c/*.log`) byte for byte, so both allocators' logs
+//! (`fixtures/hz4c/*.log` in the repository) byte for byte, so both allocators' logs
 //! go through the same tools. `counter` keys are monotonic event counts
 //! ([`ShardedCounter`] plus the owners' [`OwnerBlock`](crate::OwnerBlock)s);
 //! `max` keys are running maxima ([`MaxCounter`]).

@@ -42,7 +42,7 @@ fn is_zero(v: &str) -> bool {
 
 /// The first token that turns a stats knob on (`-DHZ4_MID_STATS_B1=1`, a
 /// bare `-DHZ4_MID_STATS_B1`, …), if any. A later `=0` of the same knob
-/// wins, as in the build script (which rejects conflicting values anyway).
+/// wins, as in the build script (which takes a knob's last value).
 pub fn stats_knob(defs: &str) -> Option<String> {
     let mut on: Vec<(String, String)> = Vec::new();
     for tok in defs.split_whitespace() {
