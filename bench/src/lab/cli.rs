@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use super::build::{self, BuildFailure};
 use super::exec::{self, ProcessExecutor};
 use super::knobs;
+use super::libs;
 use super::manifest::{
     LabState, LaneEntry, Manifest, ResultInfo, Role, Settings, Variant, VariantKind, SCHEMA,
 };
@@ -289,20 +290,6 @@ fn check_stats_timing(variants: &[Variant], allow: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Finds a library in the usual Debian/Fedora places.
-fn find_lib(file: &str) -> Option<PathBuf> {
-    let arch = std::env::consts::ARCH;
-    [
-        format!("/usr/lib/{arch}-linux-gnu"),
-        "/usr/lib64".into(),
-        "/usr/lib".into(),
-        "/usr/local/lib".into(),
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(file))
-    .find(|p| p.exists())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -715,7 +702,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
         ),
         ("mimalloc", "libmimalloc.so.2", "libmimalloc2.0"),
     ] {
-        match find_lib(file) {
+        match libs::find_lib(file) {
             Some(p) => variants.push(preload(name, &p)),
             None => notes.push(format!(
                 "{name} skipped: {file} not found (Debian package {pkg})"

@@ -1,5 +1,5 @@
 //! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
-//! builds ([`build`]), one process per run ([`exec`]), the run loop
+//! builds ([`build`]), peer libraries ([`libs`]), one process per run ([`exec`]), the run loop
 //! ([`runner`]), the manifest ([`manifest`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
 //! command line ([`cli`]).
@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod knobs;
+pub mod libs;
 pub mod manifest;
 pub mod plan;
 pub mod progress;

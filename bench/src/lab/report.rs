@@ -84,7 +84,7 @@ fn lab_header(dir: &Path, m: &Manifest) -> String {
         m.settings.scale,
         m.settings
             .threads
-            .map_or_else(|| "per lane".to_owned(), |t| t.to_string())
+            .map_or_else(|| "as in each lane's arguments".to_owned(), |t| t.to_string())
     );
     let _ = writeln!(
         s,

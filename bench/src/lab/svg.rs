@@ -335,11 +335,14 @@ pub fn render(c: &Chart) -> String {
             r#"<line x1="{LEFT}" y1="{hy:.1}" x2="{:.1}" y2="{hy:.1}" stroke="{THRESHOLD}" stroke-width="2" stroke-dasharray="6,4"/>"#,
             LEFT + pw
         );
+        // The label sits inside the plot, above the line at its left end
+        // (the space right of the plot belongs to the legend), with a white
+        // halo so a bar behind it does not hide it.
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{THRESHOLD}">{}</text>"#,
-            LEFT + pw + 4.0,
-            hy + 4.0,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{THRESHOLD}" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+            LEFT + 4.0,
+            hy - 4.0,
             esc(&h.label)
         );
     }
@@ -448,6 +451,27 @@ mod tests {
         assert_eq!(opens, s.matches("</text>").count());
         assert_eq!(s.matches("<rect").count(), 1 + 1 + 1); // background, bar, legend
         assert!(!s.contains("NaN") && !s.contains("inf"));
+    }
+
+    /// Every text's x of the element that carries `needle`.
+    fn text_x(svg: &str, needle: &str) -> f64 {
+        let line = svg
+            .lines()
+            .find(|l| l.starts_with("<text") && l.contains(needle))
+            .unwrap_or_else(|| panic!("no text with {needle}"));
+        let x = line.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+        x.parse().unwrap()
+    }
+
+    #[test]
+    fn reference_line_label_stays_out_of_the_legend() {
+        let s = render(&chart());
+        let legend_x = W - RIGHT + 24.0;
+        let label = text_x(&s, ">floor<");
+        assert!(
+            (LEFT..legend_x - 100.0).contains(&label),
+            "label at x={label}, legend at x={legend_x}"
+        );
     }
 
     #[test]
