@@ -61,7 +61,11 @@ fn same_word_size(p: &Path) -> bool {
     let ok = std::fs::File::open(p)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok();
-    let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+    let class = if cfg!(target_pointer_width = "64") {
+        2
+    } else {
+        1
+    };
     ok && head[..4] == *b"\x7fELF" && head[4] == class
 }
 

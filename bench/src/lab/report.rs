@@ -82,9 +82,10 @@ fn lab_header(dir: &Path, m: &Manifest) -> String {
         m.planned.len(),
         counts.join(", "),
         m.settings.scale,
-        m.settings
-            .threads
-            .map_or_else(|| "as in each lane's arguments".to_owned(), |t| t.to_string())
+        m.settings.threads.map_or_else(
+            || "as in each lane's arguments".to_owned(),
+            |t| t.to_string()
+        )
     );
     let _ = writeln!(
         s,

@@ -459,7 +459,13 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("<text") && l.contains(needle))
             .unwrap_or_else(|| panic!("no text with {needle}"));
-        let x = line.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+        let x = line
+            .split("x=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         x.parse().unwrap()
     }
 
