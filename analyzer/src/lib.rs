@@ -32,9 +32,11 @@ pub mod keys;
 pub mod lanes;
 pub mod model;
 pub mod options;
+pub mod paired;
 pub mod parse;
 pub mod ratios;
 pub mod report;
+pub mod sequential;
 pub mod stats;
 pub mod summary;
 
