@@ -2,16 +2,19 @@
 //! with a bad knob string must fail in hz4's build script with the expected
 //! message; a good string must build and land in the generated constants.
 //!
-//! The builds are debug builds into one target dir under the system temp
-//! dir, shared by the tests of this file (cargo's lock serializes them) and
-//! reused across runs, so after the first run only the build script reruns.
+//! The builds are debug builds into one target dir inside this checkout's
+//! own target dir (`CARGO_TARGET_TMPDIR`), shared by the tests of this file
+//! (cargo's lock serializes them) and reused across runs, so after the first
+//! run only the build script reruns. (A folder under the system temp dir
+//! was once shared by every checkout on the machine: a build script compiled
+//! from another checkout's older sources answered for this one.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 fn target_dir() -> PathBuf {
-    std::env::temp_dir().join("hz4-knob-build-target")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("knob-build")
 }
 
 fn workspace_manifest() -> PathBuf {
