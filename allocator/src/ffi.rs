@@ -107,6 +107,7 @@ pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         return null_mut();
     };
     if a > api::MAX_ALIGN {
+        // Like glibc: an alignment beyond what can exist is EINVAL.
         set_errno(libc::EINVAL);
         return null_mut();
     }
