@@ -68,13 +68,19 @@ fn in_use_follows_small_mid_large_and_huge_objects() {
             grew >= want && grew <= 2 * want + (1 << 20),
             "{count} x {size} B: uordblks grew {grew}, want about {want}"
         );
-        assert!(during.arena >= before.arena, "{size}: arena shrank while allocating");
+        assert!(
+            during.arena >= before.arena,
+            "{size}: arena shrank while allocating"
+        );
         for p in v {
             free(p);
         }
         let after = mi2();
         let left = after.uordblks.saturating_sub(before.uordblks);
-        assert!(left < 1 << 20, "{size}: {left} B still in use after freeing");
+        assert!(
+            left < 1 << 20,
+            "{size}: {left} B still in use after freeing"
+        );
         // Freed but kept: shows as free committed memory.
         assert!(after.fordblks + after.uordblks <= after.arena + after.hblkhd);
     }
@@ -111,7 +117,11 @@ fn a_cached_huge_mapping_shows_as_keepcost() {
     let m = mi2();
     if hz4::config::HUGE_CACHE_BYTES >= n + (1 << 20) {
         assert!(m.fsmblks >= n, "cached huge bytes {}", m.fsmblks);
-        assert!(m.keepcost >= n || m.keepcost == 0, "keepcost {}", m.keepcost);
+        assert!(
+            m.keepcost >= n || m.keepcost == 0,
+            "keepcost {}",
+            m.keepcost
+        );
     }
 }
 
@@ -139,7 +149,9 @@ fn malloc_stats_prints_a_short_summary_to_stderr() {
         .unwrap();
     assert!(out.status.success(), "child failed: {out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    let start = err.find("hz4 malloc_stats:").unwrap_or_else(|| panic!("{err}"));
+    let start = err
+        .find("hz4 malloc_stats:")
+        .unwrap_or_else(|| panic!("{err}"));
     let lines: Vec<&str> = err[start..].lines().take(8).collect();
     let field = |name: &str| -> u64 {
         let l = lines

@@ -48,6 +48,9 @@ pub enum Cmd {
     /// Continue an interrupted lab directory (only the missing runs, same
     /// order), then report.
     Resume(ResumeArgs),
+    /// Memory scenarios (`hz-bench mem`) under hz4 and every peer found,
+    /// interleaved; Markdown table of median peak/final RSS, metric, time.
+    Mem(super::mem::MemArgs),
 }
 
 /// Flags every run command takes.
@@ -292,17 +295,9 @@ fn check_stats_timing(variants: &[Variant], allow: bool) -> Result<()> {
 }
 
 /// Finds a library in the usual Debian/Fedora places.
+/// A peer library, found through the dynamic loader's cache and directories.
 fn find_lib(file: &str) -> Option<PathBuf> {
-    let arch = std::env::consts::ARCH;
-    [
-        format!("/usr/lib/{arch}-linux-gnu"),
-        "/usr/lib64".into(),
-        "/usr/lib".into(),
-        "/usr/local/lib".into(),
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(file))
-    .find(|p| p.exists())
+    super::mem::find_peer_lib(file)
 }
 
 fn valid_name(n: &str) -> bool {
@@ -796,6 +791,7 @@ pub fn main() -> i32 {
         Cmd::Ab(a) => ab_cmd(a),
         Cmd::Peers(a) => peers_cmd(a),
         Cmd::Resume(a) => resume_cmd(a),
+        Cmd::Mem(a) => super::mem::mem_cmd(a, &default_repo()),
     };
     match result {
         Ok(code) => code,

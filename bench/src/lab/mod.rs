@@ -1,6 +1,6 @@
 //! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
 //! builds ([`build`]), one process per run ([`exec`]), the run loop
-//! ([`runner`]), the manifest ([`manifest`]), reports through the analyzer
+//! ([`runner`]), the manifest ([`manifest`]), the memory scenarios ([`mem`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
 //! command line ([`cli`]).
 
@@ -9,6 +9,7 @@ pub mod cli;
 pub mod exec;
 pub mod knobs;
 pub mod manifest;
+pub mod mem;
 pub mod plan;
 pub mod progress;
 pub mod report;
