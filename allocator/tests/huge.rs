@@ -156,7 +156,7 @@ fn every_power_of_two_alignment_up_to_1_gib_through_every_entry_point() {
             // SAFETY: allocated just above with this layout.
             let g2 = unsafe { hz4::Hz4.realloc(g, layout, size * 2) };
             assert!(
-                !g2.is_null() && g2 as usize % align == 0,
+                !g2.is_null() && (g2 as usize).is_multiple_of(align),
                 "GlobalAlloc::realloc {what}"
             );
             // SAFETY: realloc'ed with the same alignment.
