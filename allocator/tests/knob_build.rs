@@ -2,16 +2,20 @@
 //! with a bad knob string must fail in hz4's build script with the expected
 //! message; a good string must build and land in the generated constants.
 //!
-//! The builds are debug builds into one target dir under the system temp
-//! dir, shared by the tests of this file (cargo's lock serializes them) and
-//! reused across runs, so after the first run only the build script reruns.
+//! The builds are debug builds into one target dir under this checkout's
+//! own target dir (`CARGO_TARGET_TMPDIR`), shared by the tests of this file
+//! (cargo's lock serializes them) and reused across runs, so after the
+//! first run only the build script reruns. (A dir under the system temp
+//! dir was shared by every checkout on the machine: the artifact hashes of
+//! workspace path crates do not depend on the checkout, so one checkout's
+//! build could hand another a stale `hz4-stats`.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 fn target_dir() -> PathBuf {
-    std::env::temp_dir().join("hz4-knob-build-target")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("hz4-knob-build-target")
 }
 
 fn workspace_manifest() -> PathBuf {
