@@ -167,6 +167,20 @@ pub const KNOBS: &[Knob] = &[
         65536,
         "bound of the process-wide cache of freed large spans, in MiB",
     ),
+    int(
+        "HZ4_HUGE_CACHE_MB",
+        32,
+        0,
+        65536,
+        "bound of the cache of freed huge mappings (kept mapped for reuse), in MiB; 0 unmaps every free",
+    ),
+    int(
+        "HZ4_HUGE_PURGE_MS",
+        100,
+        0,
+        3_600_000,
+        "a cached huge mapping unused this long is purged (madvise) at the next huge malloc/free, in ms",
+    ),
 ];
 
 /// A parsed, validated knob set: one value per entry of `KNOBS`, same order.

@@ -1,13 +1,14 @@
 //! The allocator's one internal API; `global.rs` (Rust `GlobalAlloc`) and
 //! `ffi.rs` (C malloc family) are thin wrappers over it.
 
-use crate::config::{mid_class, small_class, MID_MAX, PAGE_SIZE, SEG_SIZE, SMALL_MAX};
+use crate::config::{mid_class, small_class, MID_MAX, PAGE_SIZE, SMALL_MAX};
 use crate::heap::Heap;
 use crate::tls;
 use core::ptr::null_mut;
 
-/// Largest alignment supported (huge mappings place the object at `seg + align`).
-pub const MAX_ALIGN: usize = SEG_SIZE / 2;
+/// Largest alignment supported (2^46). Up to 2 MiB a huge mapping places
+/// the object at `seg + align`; above, `huge.rs` maps it on its own.
+pub const MAX_ALIGN: usize = crate::huge::MAX_ALIGN;
 
 /// The calling thread's heap, creating it on first use. Null when out of memory.
 #[inline(always)]
@@ -64,7 +65,7 @@ pub fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
         };
         return malloc(size);
     }
-    crate::segment::huge_alloc(size, align)
+    crate::huge::alloc(size, align)
 }
 
 /// Free an object (null is ignored).
@@ -104,10 +105,12 @@ pub unsafe fn realloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
     unsafe {
         let old = crate::free::usable_size(ptr, "realloc");
         // Huge to huge: resize the mapping, never copy.
+        // (A pointer outside every segment is a big-aligned object: copied.)
         if crate::large::is_huge(new_size)
+            && crate::segment::is_ours(ptr as usize)
             && (*crate::segment::page_of(ptr as usize)).kind == crate::page::KIND_HUGE
         {
-            let q = crate::segment::huge_resize(ptr as usize, new_size);
+            let q = crate::huge::resize(ptr as usize, new_size);
             if !q.is_null() {
                 return q;
             }
@@ -139,10 +142,10 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
     p
 }
 
-/// Zero the first `size` bytes of new block `p`, unless `p` is a huge
-/// object: those are fresh anonymous mappings, never recycled, so already
-/// zero, and writing them would only fault in every page (a 1 GiB calloc
-/// would cost 1 GiB of RSS at once).
+/// Zero the first `size` bytes of new block `p`. A huge object is zeroed
+/// only as far as its mapping may hold old bytes (a fresh or purged mapping
+/// reads as zero; writing it would only fault in every page: a 1 GiB
+/// calloc would cost 1 GiB of RSS at once).
 ///
 /// # Safety
 /// `p` was just returned by `malloc`/`malloc_aligned` for at least `size` bytes.
@@ -152,12 +155,19 @@ pub unsafe fn zero_new(p: *mut u8, size: usize) {
     // be huge without an alignment request; checking the size first keeps
     // the page-header load off small callocs. Aligned huge objects of
     // smaller sizes are simply zeroed.
-    // SAFETY: `p` is one of our objects, so its page header is readable.
-    if crate::large::is_huge(size)
-        && unsafe { (*crate::segment::page_of(p as usize)).kind } == crate::page::KIND_HUGE
-    {
-        return;
+    // A huge object outside every segment is big-aligned: a fresh mapping.
+    let a = p as usize;
+    let mut n = size;
+    if crate::large::is_huge(size) {
+        if !crate::segment::is_ours(a) {
+            return;
+        }
+        // SAFETY: `p` is one of our objects, so its page header is readable.
+        if unsafe { (*crate::segment::page_of(a)).kind } == crate::page::KIND_HUGE {
+            // SAFETY: `p` is a live huge object.
+            n = n.min(unsafe { crate::huge::dirty_from(a) });
+        }
     }
-    // SAFETY: caller's contract: `size` bytes at `p` are ours.
-    unsafe { core::ptr::write_bytes(p, 0, size) }
+    // SAFETY: caller's contract: `size` (≥ n) bytes at `p` are ours.
+    unsafe { core::ptr::write_bytes(p, 0, n) }
 }

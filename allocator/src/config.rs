@@ -33,6 +33,8 @@ pub const LOCK_SHARDS: usize = knobs::HZ4_MID_LOCK_SHARDS as usize;
 pub const LOCK_SAMPLE_MASK: u64 = (1u64 << knobs::HZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT) - 1;
 pub const LOCK_CONTENDED_NS: u64 = knobs::HZ4_MID_LOCK_TIME_STATS_CONTENDED_NS;
 pub const LARGE_CACHE_BYTES: usize = (knobs::HZ4_LARGE_CACHE_MB as usize) << 20;
+pub const HUGE_CACHE_BYTES: usize = (knobs::HZ4_HUGE_CACHE_MB as usize) << 20;
+pub const HUGE_PURGE_MS: u64 = knobs::HZ4_HUGE_PURGE_MS;
 
 // ---- geometry ------------------------------------------------------------
 

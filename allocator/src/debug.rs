@@ -64,3 +64,8 @@ pub unsafe fn census() -> Census {
     });
     c
 }
+
+/// Huge mallocs served from the cache of freed huge mappings so far.
+pub fn huge_cache_hits() -> usize {
+    crate::huge::figures().hits
+}

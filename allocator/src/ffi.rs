@@ -107,6 +107,7 @@ pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         return null_mut();
     };
     if a > api::MAX_ALIGN {
+        // Like glibc: an alignment beyond what can exist is EINVAL.
         set_errno(libc::EINVAL);
         return null_mut();
     }
@@ -149,4 +150,23 @@ pub extern "C" fn hz4_build_info() -> *const core::ffi::c_char {
 #[no_mangle]
 pub extern "C" fn hz4_stats_dump() {
     crate::stats::dump_now();
+}
+
+/// glibc `mallinfo2`: hz4's own figures (see `info::Mallinfo2` for what
+/// each field holds). Walks the segment map under the segment lock.
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> crate::info::Mallinfo2 {
+    crate::info::mallinfo2_of(&crate::info::snapshot())
+}
+
+/// glibc `mallinfo`: `mallinfo2` in `int`s, saturating at `INT_MAX`.
+#[no_mangle]
+pub extern "C" fn mallinfo() -> crate::info::Mallinfo {
+    crate::info::mallinfo_of(&mallinfo2())
+}
+
+/// glibc `malloc_stats`: a short hz4 summary on stderr (no allocation).
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    crate::info::print_stats();
 }

@@ -17,7 +17,9 @@ use core::sync::atomic::Ordering;
 pub unsafe fn free(ptr: *mut u8, func: &'static str) {
     let a = ptr as usize;
     if !is_ours(a) {
-        crate::fatal::invalid_pointer(func, "pointer not allocated by hz4", a);
+        // SAFETY: forwarded contract (a big-aligned huge object, or an abort).
+        unsafe { crate::huge::foreign(a, func, true) };
+        return;
     }
     let p = page_of(a);
     // SAFETY: `a` is in one of our segments, so `p` is a valid page header.
@@ -73,7 +75,7 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
                 if a & (crate::config::PAGE_SIZE - 1) != 0 {
                     crate::fatal::invalid_pointer(func, "interior pointer into a huge object", a);
                 }
-                crate::segment::huge_free(a);
+                crate::huge::free(a);
             }
             KIND_LARGE_TAIL => {
                 crate::fatal::invalid_pointer(func, "interior pointer into a large object", a)
@@ -90,7 +92,8 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
 pub unsafe fn usable_size(ptr: *mut u8, func: &'static str) -> usize {
     let a = ptr as usize;
     if !is_ours(a) {
-        crate::fatal::invalid_pointer(func, "pointer not allocated by hz4", a);
+        // SAFETY: forwarded contract (a big-aligned huge object, or an abort).
+        return unsafe { crate::huge::foreign(a, func, false) };
     }
     let p = page_of(a);
     // SAFETY: `a` is in one of our segments.
@@ -107,7 +110,7 @@ pub unsafe fn usable_size(ptr: *mut u8, func: &'static str) -> usize {
             KIND_LARGE if a == page::page_start(p) as usize => {
                 live(((*p).span_pages as usize) << crate::config::PAGE_SHIFT)
             }
-            KIND_HUGE if a & (crate::config::PAGE_SIZE - 1) == 0 => crate::segment::huge_usable(a),
+            KIND_HUGE if a & (crate::config::PAGE_SIZE - 1) == 0 => crate::huge::usable(a),
             _ => crate::fatal::invalid_pointer(func, "not the start of a live object", a),
         }
     }

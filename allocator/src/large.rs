@@ -1,6 +1,6 @@
 //! Large objects: more than 64 KiB. Up to `MAX_SPAN_PAGES` pages they are
 //! spans of whole pages carved from segments; bigger ones (and alignments
-//! above 64 KiB) are huge mappings of their own.
+//! above 64 KiB) are huge mappings of their own (`huge.rs`).
 //!
 //! Freed spans are cached, keyed by page count: first in the freeing
 //! thread's cache (any thread -- spans have no owner), overflowing in
@@ -48,8 +48,7 @@ pub fn pages_for(size: usize) -> usize {
     (size + PAGE_SIZE - 1) >> PAGE_SHIFT
 }
 
-/// Whether `malloc(size)` is served by a huge mapping of its own: a fresh
-/// anonymous `mmap`, never recycled, so its bytes are already zero.
+/// Whether `malloc(size)` is served by a huge mapping of its own (`huge.rs`).
 #[inline(always)]
 pub const fn is_huge(size: usize) -> bool {
     size > MAX_SPAN_PAGES << PAGE_SHIFT
@@ -62,7 +61,7 @@ pub const fn is_huge(size: usize) -> bool {
 #[inline(never)]
 pub unsafe fn alloc(h: *mut Heap, size: usize) -> *mut u8 {
     if is_huge(size) {
-        return crate::segment::huge_alloc(size, 0);
+        return crate::huge::alloc(size, 0);
     }
     let k = pages_for(size);
     // SAFETY: `h` is ours; cached spans are free spans of `k` pages.

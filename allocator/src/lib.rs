@@ -8,9 +8,9 @@
 //! - `page`, `segment`, `os` — page lists, 4 MiB segments and the supply, mmap.
 //! - `refill`, `bins` — class slow path and the global bins (lock path).
 //! - `mid` — mid fast paths and the owner local stack boxes (`mid::local_stack`).
-//! - `large` — page spans and their caches, huge mappings.
+//! - `large` — page spans and their caches; `huge` — huge mappings, their cache, big alignments.
 //! - `free` — free dispatch and pointer validation; `fatal` — loud aborts.
-//! - `stats`, `lockstat` — counter wiring to `hz4-stats`.
+//! - `stats`, `lockstat` — counter wiring to `hz4-stats`; `info` — mallinfo/malloc_stats figures.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -24,6 +24,8 @@ pub mod ffi;
 mod free;
 mod global;
 pub mod heap;
+mod huge;
+pub mod info;
 mod large;
 mod lockstat;
 mod mid;

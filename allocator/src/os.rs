@@ -1,18 +1,53 @@
 //! The only place that talks to the kernel about memory: mmap, munmap,
-//! madvise. Everything returns null on failure; nothing here allocates.
+//! mremap, madvise. Everything returns null/false on failure; nothing here
+//! allocates.
+//!
+//! Process-wide byte accounting lives here too (relaxed atomics, updated
+//! only by these wrappers, which run on slow paths): bytes mapped now, and
+//! bytes of those that were purged (`madvise`) and not written again since.
+//! `mallinfo2`, `malloc_stats` and the `[HZ4_MEM_STATS]` dump line read them.
 
 use crate::config::{SEG_MASK, SEG_SIZE};
 use core::ptr::null_mut;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// Map `len` bytes of fresh zeroed read/write memory, or null.
-pub fn map(len: usize) -> *mut u8 {
+/// Bytes currently mapped through this module.
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of mapped memory purged and not handed out again since.
+static DECOMMITTED: AtomicUsize = AtomicUsize::new(0);
+/// `madvise` purge calls made and bytes they covered (monotonic).
+static PURGE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static PURGED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes currently mapped by the allocator (segments, huge objects, metadata).
+pub fn mapped_bytes() -> usize {
+    MAPPED.load(Ordering::Relaxed)
+}
+
+/// Mapped bytes minus those purged and not reused since: an upper bound of
+/// what the allocator holds resident.
+pub fn committed_bytes() -> usize {
+    mapped_bytes().saturating_sub(DECOMMITTED.load(Ordering::Relaxed))
+}
+
+/// `(calls, bytes)` of every purge so far.
+pub fn purge_totals() -> (usize, usize) {
+    (
+        PURGE_CALLS.load(Ordering::Relaxed),
+        PURGED_BYTES.load(Ordering::Relaxed),
+    )
+}
+
+fn mmap_anon(len: usize, noreserve: bool) -> *mut u8 {
+    let flags =
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if noreserve { libc::MAP_NORESERVE } else { 0 };
     // SAFETY: anonymous private mapping with no address hint has no preconditions.
     let p = unsafe {
         libc::mmap(
             null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            flags,
             -1,
             0,
         )
@@ -20,8 +55,15 @@ pub fn map(len: usize) -> *mut u8 {
     if p == libc::MAP_FAILED {
         null_mut()
     } else {
+        MAPPED.fetch_add(len, Ordering::Relaxed);
         p as *mut u8
     }
+}
+
+/// Map `len` bytes of fresh zeroed read/write memory without reserving
+/// swap for it (`MAP_NORESERVE`: segments and metadata), or null.
+pub fn map(len: usize) -> *mut u8 {
+    mmap_anon(len, true)
 }
 
 /// Unmap a range previously returned by `map`/`map_aligned` (or a whole-page part of it).
@@ -30,17 +72,22 @@ pub fn map(len: usize) -> *mut u8 {
 /// `p..p+len` must be a mapping of ours that nobody uses any more.
 pub unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller owns the range and no references into it remain.
-    unsafe { libc::munmap(p as *mut libc::c_void, len) };
+    if unsafe { libc::munmap(p as *mut libc::c_void, len) } == 0 {
+        MAPPED.fetch_sub(len, Ordering::Relaxed);
+    }
 }
 
-/// Map `len` bytes (a multiple of 4 KiB) aligned to `align` (a power of two, at
-/// least SEG_SIZE), by over-mapping and trimming both ends. Null on failure.
-pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
+/// Map `len` bytes (a multiple of 4 KiB) aligned to `align` (a power of two,
+/// at least SEG_SIZE), by over-mapping and trimming both ends. `commit`:
+/// without `MAP_NORESERVE`, so the kernel refuses (null) a range it will
+/// not commit instead of killing the process later (huge objects). Null on
+/// failure.
+pub fn map_aligned_with(len: usize, align: usize, commit: bool) -> *mut u8 {
     debug_assert!(align.is_power_of_two() && align >= SEG_SIZE);
     let Some(over) = len.checked_add(align) else {
         return null_mut();
     };
-    let raw = map(over);
+    let raw = mmap_anon(over, !commit);
     if raw.is_null() {
         return raw;
     }
@@ -61,6 +108,17 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
     aligned as *mut u8
 }
 
+/// `map_aligned_with(len, align, false)`: segments.
+pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    map_aligned_with(len, align, false)
+}
+
+/// Map `over` committed bytes anywhere (huge objects with alignments above
+/// a segment, which place and trim themselves). Null on failure.
+pub fn map_committed(over: usize) -> *mut u8 {
+    mmap_anon(over, false)
+}
+
 /// Grow the mapping `p..p+old_len` to `new_len` bytes where it is, without
 /// moving it; false when the pages after it are taken. The new bytes are zero.
 ///
@@ -69,7 +127,11 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
 pub unsafe fn grow_in_place(p: *mut u8, old_len: usize, new_len: usize) -> bool {
     // SAFETY: flags 0: the kernel either extends this exact range or fails.
     let r = unsafe { libc::mremap(p as *mut libc::c_void, old_len, new_len, 0) };
-    r != libc::MAP_FAILED
+    if r == libc::MAP_FAILED {
+        return false;
+    }
+    MAPPED.fetch_add(new_len - old_len, Ordering::Relaxed);
+    true
 }
 
 /// Move the mapping `p..p+old_len` onto `dst`, growing it to `new_len`
@@ -91,5 +153,40 @@ pub unsafe fn move_to(p: *mut u8, old_len: usize, dst: *mut u8, new_len: usize) 
             dst as *mut libc::c_void,
         )
     };
-    r != libc::MAP_FAILED
+    if r == libc::MAP_FAILED {
+        return false;
+    }
+    // The placeholder's new_len bytes were already counted; the old range is gone.
+    MAPPED.fetch_sub(old_len, Ordering::Relaxed);
+    true
+}
+
+/// Give the pages of `p..p+len` back to the kernel (`MADV_DONTNEED`): the
+/// range stays mapped and reads back as zero; touching it faults fresh
+/// pages in. Slow paths only. Counts the purge (here and, in stats builds,
+/// in the dump). False when the kernel refused.
+///
+/// # Safety
+/// `p..p+len` is page-aligned memory of ours whose contents nobody needs.
+pub unsafe fn purge(p: *mut u8, len: usize) -> bool {
+    if len == 0 {
+        return true;
+    }
+    // SAFETY: the caller owns the range and gives up its contents.
+    let ok = unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED) } == 0;
+    if ok {
+        DECOMMITTED.fetch_add(len, Ordering::Relaxed);
+        PURGE_CALLS.fetch_add(1, Ordering::Relaxed);
+        PURGED_BYTES.fetch_add(len, Ordering::Relaxed);
+        crate::stats::note_purge(len);
+    }
+    ok
+}
+
+/// `len` bytes earlier given to `purge` are in use again (handed out, or
+/// unmapped): they leave the decommitted count.
+pub fn note_recommit(len: usize) {
+    let _ = DECOMMITTED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+        Some(d.saturating_sub(len))
+    });
 }

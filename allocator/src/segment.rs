@@ -26,6 +26,9 @@ pub struct Segment {
     pub in_list: u8,
     /// Huge segments: bytes mapped.
     pub huge_len: usize,
+    /// Huge segments: bytes from the mapping start that may be non-zero
+    /// (the rest reads as zero; `calloc` zeroes only up to here).
+    pub huge_dirty: usize,
     /// Pages not handed out, one bit per page (segment lock).
     pub free_mask: u64,
     /// Next segment with free pages (segment lock).
@@ -58,7 +61,7 @@ pub fn page_of(ptr: usize) -> *mut Page {
 
 /// User-space addresses are below 2^47 on x86-64 Linux (4-level paging).
 const ADDR_BITS: usize = 47;
-const MAP_WORDS: usize = 1 << (ADDR_BITS - SEG_SHIFT - 6);
+pub(crate) const MAP_WORDS: usize = 1 << (ADDR_BITS - SEG_SHIFT - 6);
 static MAP: AtomicPtr<AtomicU64> = AtomicPtr::new(null_mut());
 
 /// True when `ptr` lies in a segment of ours. Never touches `ptr` itself.
@@ -75,12 +78,12 @@ pub fn is_ours(ptr: usize) -> bool {
 }
 
 /// Whether the map has a bit for the segment at `seg`.
-fn map_covers(seg: *mut Segment) -> bool {
+pub(crate) fn map_covers(seg: *mut Segment) -> bool {
     (seg as usize >> SEG_SHIFT) < MAP_WORDS * 64
 }
 
 /// Mark or unmark a segment in the map (segment lock held, or the map's own init).
-fn map_set(seg: *mut Segment, on: bool) -> bool {
+pub(crate) fn map_set(seg: *mut Segment, on: bool) -> bool {
     let mut map = MAP.load(Ordering::Acquire);
     if map.is_null() {
         let fresh = crate::os::map(MAP_WORDS * 8) as *mut AtomicU64;
@@ -358,138 +361,6 @@ pub fn for_each_segment(mut f: impl FnMut(*mut Segment)) {
             bits &= bits - 1;
             f(((w * 64 + b) << SEG_SHIFT) as *mut Segment);
         }
-    }
-}
-
-// ---- huge mappings ---------------------------------------------------------
-
-/// Bytes to map for a huge object of `size` bytes starting `off` bytes into
-/// its mapping: rounded up to whole 4 KiB pages; None on overflow.
-fn huge_mapping_len(off: usize, size: usize) -> Option<usize> {
-    off.checked_add(size)?.checked_add(4095).map(|l| l & !4095)
-}
-
-/// Map a huge object of `size` bytes whose start is `align`-aligned (align
-/// ≤ 2 MiB). The object starts at `seg + max(PAGE_SIZE, align)`.
-pub fn huge_alloc(size: usize, align: usize) -> *mut u8 {
-    let off = align.max(PAGE_SIZE);
-    if off >= SEG_SIZE {
-        return null_mut();
-    }
-    let Some(len) = huge_mapping_len(off, size) else {
-        return null_mut();
-    };
-    let raw = crate::os::map_aligned(len, SEG_SIZE);
-    if raw.is_null() {
-        return raw;
-    }
-    let seg = raw as *mut Segment;
-    SUPPLY_LOCK.lock();
-    let ok = map_set(seg, true);
-    SUPPLY_LOCK.unlock();
-    if !ok {
-        // SAFETY: never published.
-        unsafe { crate::os::unmap(raw, len) };
-        return null_mut();
-    }
-    // SAFETY: fresh mapping, private until returned.
-    unsafe {
-        (*seg).magic = SEG_MAGIC;
-        (*seg).kind = SEG_HUGE;
-        (*seg).huge_len = len;
-        let page = page_of(raw as usize + off);
-        (*page).kind = crate::page::KIND_HUGE;
-        (*page).span_pages = 0;
-    }
-    (raw as usize + off) as *mut u8
-}
-
-/// Usable bytes of a huge object.
-///
-/// # Safety
-/// `ptr` is a live huge object.
-pub unsafe fn huge_usable(ptr: usize) -> usize {
-    let seg = segment_of(ptr);
-    // SAFETY: live huge object, header intact.
-    unsafe { (*seg).huge_len - (ptr - seg as usize) }
-}
-
-/// Resize huge object `ptr` in place or by moving its pages, for `realloc`
-/// to `new_size` bytes (itself a huge size). The contents up to the smaller
-/// size are kept and nothing is copied: shrinking unmaps the tail, growing
-/// extends the mapping where it is or has the kernel move it to a fresh
-/// segment-aligned range. Null when that fails (the object is unchanged and
-/// the caller copies instead).
-///
-/// # Safety
-/// `ptr` is a live huge object that the calling thread is reallocating.
-pub unsafe fn huge_resize(ptr: usize, new_size: usize) -> *mut u8 {
-    let seg = segment_of(ptr);
-    let off = ptr - seg as usize;
-    let Some(new_len) = huge_mapping_len(off, new_size) else {
-        return null_mut();
-    };
-    // SAFETY: live huge object: the header at `seg` is ours to read and
-    // update, and nobody else touches the object while it is reallocated.
-    unsafe {
-        let old_len = (*seg).huge_len;
-        if new_len <= old_len {
-            if new_len < old_len {
-                crate::os::unmap((seg as usize + new_len) as *mut u8, old_len - new_len);
-                (*seg).huge_len = new_len;
-            }
-            return ptr as *mut u8;
-        }
-        if crate::os::grow_in_place(seg as *mut u8, old_len, new_len) {
-            (*seg).huge_len = new_len;
-            return ptr as *mut u8;
-        }
-        // Move: reserve an aligned range, then have the kernel move the
-        // pages onto it. The old range's map bit goes first: once mremap
-        // frees that range another thread may map a segment there and set
-        // the bit for itself.
-        let dst = crate::os::map_aligned(new_len, SEG_SIZE);
-        if dst.is_null() {
-            return null_mut();
-        }
-        if !map_covers(dst as *mut Segment) {
-            crate::os::unmap(dst, new_len);
-            return null_mut();
-        }
-        SUPPLY_LOCK.lock();
-        map_set(seg, false);
-        SUPPLY_LOCK.unlock();
-        if !crate::os::move_to(seg as *mut u8, old_len, dst, new_len) {
-            SUPPLY_LOCK.lock();
-            map_set(seg, true);
-            SUPPLY_LOCK.unlock();
-            crate::os::unmap(dst, new_len);
-            return null_mut();
-        }
-        let moved = dst as *mut Segment;
-        SUPPLY_LOCK.lock();
-        // Cannot fail: the map exists (the old bit was in it) and covers
-        // `dst` (checked above).
-        map_set(moved, true);
-        SUPPLY_LOCK.unlock();
-        (*moved).huge_len = new_len;
-        (dst as usize + off) as *mut u8
-    }
-}
-
-/// Unmap a huge object.
-///
-/// # Safety
-/// `ptr` is a live huge object that the caller is freeing.
-pub unsafe fn huge_free(ptr: usize) {
-    let seg = segment_of(ptr);
-    // SAFETY: live huge object, header intact; no one uses it after this.
-    unsafe {
-        let len = (*seg).huge_len;
-        SUPPLY_LOCK.lock();
-        map_set(seg, false);
-        SUPPLY_LOCK.unlock();
-        crate::os::unmap(seg as *mut u8, len);
     }
 }
 

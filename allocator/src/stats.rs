@@ -12,6 +12,7 @@ static DUMP: hz4_stats::DumpConfig = hz4_stats::DumpConfig {
     lock_stats: LOCK_STATS,
     // The per-thread page reservation is always built.
     supply: true,
+    mem: true,
     build_line: Some(BUILD_LINE),
 };
 
@@ -72,6 +73,36 @@ pub fn supply_new_segment() {
     }
 }
 
+/// Memory returned to the OS with `madvise`: one call covering `bytes`
+/// (`[HZ4_MEM_STATS]` purge_calls/purged_bytes). `os::purge` calls it;
+/// slow paths only.
+#[inline]
+pub(crate) fn note_purge(bytes: usize) {
+    if STATS {
+        hz4_stats::MEM.purge_calls.inc_shared();
+        hz4_stats::MEM
+            .purged_bytes
+            .add_owned(hz4_stats::OwnedShard::SHARED, bytes as u64);
+    }
+}
+
+/// A normal segment was unmapped (all its pages free).
+#[inline]
+#[allow(dead_code)] // called by the segment-unmapping code
+pub(crate) fn note_segment_unmapped() {
+    if STATS {
+        hz4_stats::MEM.segments_unmapped.inc_shared();
+    }
+}
+
+/// A huge malloc was served from the huge cache.
+#[inline]
+pub(crate) fn note_huge_cache_hit() {
+    if STATS {
+        hz4_stats::MEM.huge_cache_hit.inc_shared();
+    }
+}
+
 /// Mid mallocs that returned null (not a dump key; part of `malloc_calls`).
 static MID_MALLOC_FAILED: hz4_stats::ShardedCounter = hz4_stats::ShardedCounter::new();
 
@@ -125,6 +156,9 @@ pub fn refresh_derived() {
             0
         };
         Key::free_owner_local_stack_overflow.set(overflow);
+        // Levels, not events: read from the OS-layer accounting.
+        Key::mapped_bytes.set(crate::os::mapped_bytes() as u64);
+        Key::committed_bytes.set(crate::os::committed_bytes() as u64);
     }
 }
 

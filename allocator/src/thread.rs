@@ -103,6 +103,7 @@ pub unsafe fn teardown(h: *mut Heap) {
 extern "C" fn fork_prepare() {
     crate::bins::lock_all();
     crate::large::lock_all();
+    crate::huge::lock();
     crate::segment::SUPPLY_LOCK.lock();
     heap::POOL_LOCK.lock();
 }
@@ -110,6 +111,7 @@ extern "C" fn fork_prepare() {
 extern "C" fn fork_parent() {
     heap::POOL_LOCK.unlock();
     crate::segment::SUPPLY_LOCK.unlock();
+    crate::huge::unlock();
     crate::large::unlock_all();
     crate::bins::unlock_all();
 }
@@ -117,6 +119,7 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     heap::POOL_LOCK.force_unlock();
     crate::segment::SUPPLY_LOCK.force_unlock();
+    crate::huge::reset();
     crate::large::reset_all();
     crate::bins::reset_all();
 }

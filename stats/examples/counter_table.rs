@@ -30,6 +30,7 @@ fn line_name(l: Line) -> &'static str {
         Line::B77 => "3 `[HZ4_MID_STATS_B1]` (B77)",
         Line::Lock => "4 `[HZ4_MID_LOCK_STATS]`",
         Line::Supply => "5 `[HZ4_MID_STATS_B1]` (supply)",
+        Line::Mem => "6 `[HZ4_MEM_STATS]`",
     }
 }
 

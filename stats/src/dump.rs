@@ -24,6 +24,8 @@ pub struct DumpConfig {
     pub lock_stats: bool,
     /// Print the `supply_resv_*` line.
     pub supply: bool,
+    /// Print the `[HZ4_MEM_STATS]` line.
+    pub mem: bool,
     /// A full `[HZ4_BUILD] …` line (without newline) printed first.
     /// Lines longer than the line buffer are cut to fit.
     pub build_line: Option<&'static str>,
@@ -397,6 +399,7 @@ mod tests {
         b77: false,
         lock_stats: false,
         supply: true,
+        mem: false,
         build_line: Some("[HZ4_BUILD] test"),
     };
 

@@ -1,8 +1,9 @@
 //! The field list: every key of every dump line, declared once.
 //!
 //! Lines, tags and key order follow the reference C allocator's dumps
-//! (`fixtures/hz4c/*.log` in the repository) byte for byte, so both allocators' logs
-//! go through the same tools. `counter` keys are monotonic event counts
+//! (`fixtures/hz4c/*.log` in the repository) byte for byte, so both
+//! allocators' logs go through the same tools; `[HZ4_MEM_STATS]` is hz4's
+//! own addition. `counter` keys are monotonic event counts
 //! ([`ShardedCounter`] plus the owners' [`OwnerBlock`](crate::OwnerBlock)s);
 //! `max` keys are running maxima ([`MaxCounter`]).
 //! Ratios are left to the analyzer. docs/counters.md documents each key;
@@ -28,16 +29,27 @@ pub enum Line {
     Lock,
     /// Line 5, `[HZ4_MID_STATS_B1]`: page reservation supply.
     Supply,
+    /// Line 6, `[HZ4_MEM_STATS]`: memory held from the OS, purges, the huge
+    /// cache (hz4's own line; the reference allocator has none).
+    Mem,
 }
 
 impl Line {
     /// All lines in dump order.
-    pub const ALL: [Line; 5] = [Line::Main, Line::B58, Line::B77, Line::Lock, Line::Supply];
+    pub const ALL: [Line; 6] = [
+        Line::Main,
+        Line::B58,
+        Line::B77,
+        Line::Lock,
+        Line::Supply,
+        Line::Mem,
+    ];
 
     /// The line's tag, as printed at its start.
     pub const fn tag(self) -> &'static str {
         match self {
             Line::Lock => "[HZ4_MID_LOCK_STATS]",
+            Line::Mem => "[HZ4_MEM_STATS]",
             Line::Main | Line::B58 | Line::B77 | Line::Supply => "[HZ4_MID_STATS_B1]",
         }
     }
@@ -50,6 +62,7 @@ impl Line {
             Line::B77 => cfg.b77,
             Line::Lock => cfg.lock_stats,
             Line::Supply => cfg.supply,
+            Line::Mem => cfg.mem,
         }
     }
 }
@@ -86,8 +99,8 @@ pub struct KeyInfo {
     pub doc: &'static str,
 }
 
-/// Where a key's process-wide part lives: its field in [`MID`], [`LOCK`]
-/// or [`SUPPLY`].
+/// Where a key's process-wide part lives: its field in [`MID`], [`LOCK`],
+/// [`SUPPLY`] or [`MEM`].
 #[derive(Clone, Copy)]
 pub enum Store {
     /// A `counter` key: the static sharded counter.
@@ -262,6 +275,20 @@ stat_fields! {
             counter supply_resv_new_seg: "Segments mapped from the OS to refill the reservation.";
         }
     }
+
+    /// Memory statistics: dump line 6, `[HZ4_MEM_STATS]`, printed when the
+    /// build has it (hz4 stats builds). `mapped_bytes` and `committed_bytes`
+    /// are levels filled in just before the dump, not event counts.
+    MemStats MEM {
+        Mem {
+            counter mapped_bytes: "Bytes the allocator has mapped from the OS at dump time (segments, huge objects, metadata).";
+            counter committed_bytes: "Of those, bytes not purged (or used again since their purge) at dump time: an upper bound of the allocator's resident memory.";
+            counter purge_calls: "madvise calls that returned free memory to the OS.";
+            counter purged_bytes: "Bytes covered by those calls.";
+            counter segments_unmapped: "Normal segments unmapped because all their pages were free.";
+            counter huge_cache_hit: "Huge mallocs served from the cache of freed huge mappings (no mmap).";
+        }
+    }
 }
 
 /// Length of the longest line the dump can produce (tag, every key with a
@@ -308,8 +335,8 @@ mod tests {
             assert!(!k.doc.is_empty());
         }
         assert!(field("no_such_key").is_none());
-        // 40 + 2 + 6 + 18 + 4.
-        assert_eq!(KEYS.len(), 70);
+        // 40 + 2 + 6 + 18 + 4 + 6.
+        assert_eq!(KEYS.len(), 76);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! # Counters
 //!
-//! Three statics hold one `pub` field per dump key, named exactly like the
+//! Four statics hold one `pub` field per dump key, named exactly like the
 //! key:
 //!
 //! | static     | struct          | dump lines                                   |
@@ -16,6 +16,7 @@
 //! | [`MID`]    | [`MidStats`]    | line 1, line 2 (B58), line 3 (B77) — `[HZ4_MID_STATS_B1]` |
 //! | [`LOCK`]   | [`LockStats`]   | line 4 — `[HZ4_MID_LOCK_STATS]`               |
 //! | [`SUPPLY`] | [`SupplyStats`] | line 5 — `[HZ4_MID_STATS_B1]` `supply_resv_*` |
+//! | [`MEM`]    | [`MemStats`]    | line 6 — `[HZ4_MEM_STATS]`                     |
 //!
 //! Monotonic counts are [`ShardedCounter`]s, the three `*_max` keys are
 //! [`MaxCounter`]s. A key's dump value ([`Key::total`]) is its static
@@ -59,6 +60,7 @@
 //!     b77: false,
 //!     lock_stats: true,
 //!     supply: true,
+//!     mem: false,
 //!     build_line: None,
 //! };
 //! let mut lines = 0;
@@ -95,7 +97,7 @@ pub use dump::{
     STATS_FILE_ENV,
 };
 pub use fields::{
-    field, reset_all, FieldRef, Key, KeyInfo, Kind, Line, LockStats, MidStats, Store, SupplyStats,
-    KEYS, KEY_COUNT, LOCK, MAX_LINE_LEN, MID, SUPPLY,
+    field, reset_all, FieldRef, Key, KeyInfo, Kind, Line, LockStats, MemStats, MidStats, Store,
+    SupplyStats, KEYS, KEY_COUNT, LOCK, MAX_LINE_LEN, MEM, MID, SUPPLY,
 };
 pub use linebuf::LINE_CAP;

@@ -64,6 +64,7 @@ const FIXTURE_CFG: DumpConfig = DumpConfig {
     b77: false,
     lock_stats: true,
     supply: true,
+    mem: false,
     build_line: None,
 };
 
@@ -72,7 +73,13 @@ fn check_fixture(name: &str) {
     let want = stats_lines(&text);
     assert_eq!(want.len(), 4, "{name}: expected 4 stats lines");
     let n = load_values(&want);
-    assert_eq!(n, KEYS.len() - 6, "{name}: every key but the six B77 ones");
+    let mem_keys = KEYS.iter().filter(|k| k.line == Line::Mem).count();
+    assert_eq!(mem_keys, 6);
+    assert_eq!(
+        n,
+        KEYS.len() - 6 - mem_keys,
+        "{name}: every key but the six B77 ones and hz4's own memory line"
+    );
     let got = render(&FIXTURE_CFG);
     assert_eq!(got.len(), want.len(), "{name}");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {

@@ -59,6 +59,7 @@ static CFG: DumpConfig = DumpConfig {
     b77: true,
     lock_stats: true,
     supply: true,
+    mem: true,
     build_line: Some("[HZ4_BUILD] no_alloc=1"),
 };
 
@@ -115,9 +116,9 @@ fn increments_and_dumps_do_not_allocate() {
         "the increment/dump paths allocated {allocs} times"
     );
     assert_eq!(calls, Some(103));
-    assert_eq!(lines, 6);
+    assert_eq!(lines, 7);
     assert!(bytes > 2000);
-    assert_eq!(std::fs::read_to_string(&good).unwrap().lines().count(), 6);
+    assert_eq!(std::fs::read_to_string(&good).unwrap().lines().count(), 7);
     std::fs::remove_file(&good).unwrap();
 
     // The detector itself works.

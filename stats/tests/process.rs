@@ -22,6 +22,7 @@ static CFG: DumpConfig = DumpConfig {
     b77: true,
     lock_stats: true,
     supply: true,
+    mem: true,
     build_line: Some("[HZ4_BUILD] child=1"),
 };
 
@@ -65,8 +66,8 @@ fn check_dump_lines(text: &str) {
     let tagged: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(
         tagged.len(),
-        6,
-        "one build line + five stats lines exactly once:\n{text}"
+        7,
+        "one build line + six stats lines exactly once:\n{text}"
     );
     assert_eq!(tagged[0], "[HZ4_BUILD] child=1");
     assert!(
@@ -82,6 +83,10 @@ fn check_dump_lines(text: &str) {
     assert_eq!(
         tagged[5],
         "[HZ4_MID_STATS_B1] supply_resv_hit=0 supply_resv_refill=0 supply_resv_pages=0 supply_resv_new_seg=1"
+    );
+    assert_eq!(
+        tagged[6],
+        "[HZ4_MEM_STATS] mapped_bytes=0 committed_bytes=0 purge_calls=0 purged_bytes=0 segments_unmapped=0 huge_cache_hit=0"
     );
 }
 
@@ -137,7 +142,7 @@ fn stats_file_env_good_path() {
     // A second run appends.
     run_child(NAME, &[("HZ4_STATS_FILE", path.to_str().unwrap())]);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text.lines().count(), 12);
+    assert_eq!(text.lines().count(), 14);
     std::fs::remove_file(&path).unwrap();
 }
 

@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+#[path = "../mem.rs"]
+mod mem;
+
 const USAGE: &str = "usage: hz-bench THREADS ITERS WS MIN MAX REMOTE_PCT RING_SLOTS \
 (THREADS>=1, WS>=1, 16<=MIN<=MAX, REMOTE_PCT<=100, RING_SLOTS>=2; \
 env HZ_BENCH_ABORT_AFTER_MS=N makes the bench abort() after N ms)";
@@ -40,6 +43,8 @@ hz-bench THREADS ITERS WS MIN MAX REMOTE_PCT RING_SLOTS
 
 ops = THREADS*ITERS + objects freed by receivers during the timed section.
 Exit status: 0 ok, 2 bad arguments, 3 tag corruption detected.
+
+hz-bench mem SCENARIO [--scale F]   memory scenarios (hz-bench mem --list)
 
 Environment:
   HZ_BENCH_ABORT_AFTER_MS=N   call abort() after N milliseconds (simulates a
@@ -541,6 +546,10 @@ fn pct(num: u64, den: u64) -> f64 {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("mem") {
+        // Memory scenarios (issue 12): `hz-bench mem SCENARIO [--scale F]`.
+        return ExitCode::from(mem::main(&argv[1..]) as u8);
+    }
     if argv.len() == 1 && (argv[0] == "-h" || argv[0] == "--help") {
         print!("{HELP}");
         return ExitCode::SUCCESS;

@@ -49,6 +49,9 @@ pub enum Cmd {
     /// Continue an interrupted lab directory (only the missing runs, same
     /// order), then report.
     Resume(ResumeArgs),
+    /// Memory scenarios (`hz-bench mem`) under hz4 and every peer found,
+    /// interleaved; Markdown table of median peak/final RSS, metric, time.
+    Mem(super::mem::MemArgs),
 }
 
 /// Flags every run command takes.
@@ -783,6 +786,7 @@ pub fn main() -> i32 {
         Cmd::Ab(a) => ab_cmd(a),
         Cmd::Peers(a) => peers_cmd(a),
         Cmd::Resume(a) => resume_cmd(a),
+        Cmd::Mem(a) => super::mem::mem_cmd(a, &default_repo()),
     };
     match result {
         Ok(code) => code,

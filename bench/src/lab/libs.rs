@@ -1,6 +1,7 @@
 //! Finding a shared library (the peer allocators `hz-lab peers` preloads)
 //! the way the dynamic loader would: its cache first (`ldconfig -p`), then
-//! the directories of `LD_LIBRARY_PATH` and the usual system folders. No
+//! the directories of `LD_LIBRARY_PATH`, of `/etc/ld.so.conf` and the usual
+//! system folders. No
 //! distribution's layout is assumed, and a library of the wrong word size
 //! (a 32-bit copy on a multiarch system) is passed over.
 
@@ -32,6 +33,28 @@ fn cache_entries<'a>(text: &'a str, file: &'a str) -> impl Iterator<Item = PathB
     })
 }
 
+/// The directories named in `/etc/ld.so.conf` and `/etc/ld.so.conf.d/*`
+/// (for a loader cache that is out of date).
+fn configured_dirs() -> Vec<PathBuf> {
+    let mut confs = vec![PathBuf::from("/etc/ld.so.conf")];
+    if let Ok(rd) = std::fs::read_dir("/etc/ld.so.conf.d") {
+        let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        v.sort();
+        confs.extend(v);
+    }
+    confs
+        .iter()
+        .filter_map(|c| std::fs::read_to_string(c).ok())
+        .flat_map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with('/'))
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn from_dirs(file: &str) -> Option<PathBuf> {
     let arch = std::env::consts::ARCH;
     let env_dirs = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
@@ -39,6 +62,7 @@ fn from_dirs(file: &str) -> Option<PathBuf> {
         .split(':')
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
+        .chain(configured_dirs())
         .chain(
             [
                 format!("/usr/lib/{arch}-linux-gnu"),

@@ -1,6 +1,7 @@
 //! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
-//! builds ([`build`]), peer libraries ([`libs`]), one process per run ([`exec`]), the run loop
-//! ([`runner`]), the manifest ([`manifest`]), reports through the analyzer
+//! builds ([`build`]), peer libraries ([`libs`]), one process per run
+//! ([`exec`]), the run loop ([`runner`]), the manifest ([`manifest`]), the
+//! memory scenarios ([`mem`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
 //! command line ([`cli`]).
 
@@ -10,6 +11,7 @@ pub mod exec;
 pub mod knobs;
 pub mod libs;
 pub mod manifest;
+pub mod mem;
 pub mod plan;
 pub mod progress;
 pub mod report;
