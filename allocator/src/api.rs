@@ -67,6 +67,12 @@ pub fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
     crate::segment::huge_alloc(size, align)
 }
 
+/// Give every free page, cached span and spare segment back to the OS now
+/// (`malloc_trim`). Returns the bytes released.
+pub fn trim() -> usize {
+    crate::purge::trim()
+}
+
 /// Free an object (null is ignored).
 ///
 /// # Safety

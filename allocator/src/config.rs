@@ -33,6 +33,14 @@ pub const LOCK_SHARDS: usize = knobs::HZ4_MID_LOCK_SHARDS as usize;
 pub const LOCK_SAMPLE_MASK: u64 = (1u64 << knobs::HZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT) - 1;
 pub const LOCK_CONTENDED_NS: u64 = knobs::HZ4_MID_LOCK_TIME_STATS_CONTENDED_NS;
 pub const LARGE_CACHE_BYTES: usize = (knobs::HZ4_LARGE_CACHE_MB as usize) << 20;
+/// Bound of one thread's large span cache, in bytes.
+pub const LARGE_TCACHE_BYTES: usize = (knobs::HZ4_LARGE_TCACHE_KB as usize) << 10;
+/// Bound of the completely free segments kept mapped, in bytes.
+pub const SPARE_BYTES: usize = (knobs::HZ4_SPARE_SEGMENTS_MB as usize) << 20;
+/// Free memory unused for this long (up to twice it) is purged.
+pub const PURGE_DELAY_NS: u64 = knobs::HZ4_PURGE_DELAY_MS * 1_000_000;
+/// Purge with MADV_FREE instead of MADV_DONTNEED.
+pub const PURGE_MADV_FREE: bool = knobs::HZ4_PURGE_MADV_FREE != 0;
 
 // ---- geometry ------------------------------------------------------------
 
@@ -90,8 +98,6 @@ pub const PAGE_WALK: usize = 8;
 pub const RING_KEEP: u32 = 4;
 /// Bin pages the lock path looks at before creating a page.
 pub const BIN_SCAN: usize = 8;
-/// Per-thread large span cache entries of a k-page span: `LARGE_TCACHE_PAGES / k`, at least 1.
-pub const LARGE_TCACHE_PAGES: usize = 32;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! The only place that talks to the kernel about memory: mmap, munmap,
-//! madvise. Everything returns null on failure; nothing here allocates.
+//! madvise (`purge`), mremap, and the coarse clock the purge delay reads.
+//! Everything returns null/false on failure; nothing here allocates.
 
-use crate::config::{SEG_MASK, SEG_SIZE};
+use crate::config::{PURGE_MADV_FREE, SEG_MASK, SEG_SIZE};
 use core::ptr::null_mut;
 
 /// Map `len` bytes of fresh zeroed read/write memory, or null.
@@ -92,4 +93,52 @@ pub unsafe fn move_to(p: *mut u8, old_len: usize, dst: *mut u8, new_len: usize) 
         )
     };
     r != libc::MAP_FAILED
+}
+
+/// Give the physical pages of `p..p+len` back to the kernel, keeping the
+/// address range mapped: `MADV_DONTNEED` (the next touch reads zeros), or
+/// `MADV_FREE` with `HZ4_PURGE_MADV_FREE` (the kernel reclaims them lazily,
+/// under memory pressure; until then they may keep their old bytes). Every
+/// purge of the allocator goes through here, and is counted. False when the
+/// kernel refused (the range stays as it was, still committed).
+///
+/// # Safety
+/// `p..p+len` is page aligned, inside a mapping of ours, and holds nothing
+/// anyone still needs.
+pub unsafe fn purge(p: *mut u8, len: usize) -> bool {
+    let advice = if PURGE_MADV_FREE {
+        libc::MADV_FREE
+    } else {
+        libc::MADV_DONTNEED
+    };
+    // SAFETY: the caller owns the range and its contents are dead.
+    let r = unsafe { libc::madvise(p as *mut libc::c_void, len, advice) };
+    if r == 0 {
+        crate::stats::note_purge(len);
+        true
+    } else {
+        false
+    }
+}
+
+/// Unmap a whole normal segment the allocator no longer uses, counted.
+///
+/// # Safety
+/// As for `unmap`: `seg..seg+SEG_SIZE` is a segment of ours nobody uses.
+pub unsafe fn unmap_segment(seg: *mut u8) {
+    // SAFETY: caller's contract.
+    unsafe { unmap(seg, SEG_SIZE) };
+    crate::stats::note_segment_unmapped();
+}
+
+/// Monotonic time in nanoseconds from the coarse clock (a vDSO read, no
+/// system call; ticks every few ms). Slow paths only.
+pub fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer; CLOCK_MONOTONIC_COARSE always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -294,6 +294,36 @@ pub unsafe fn has_any_free(p: *mut Page) -> bool {
     unsafe { !(*p).free.is_null() || (*p).bump < (*p).capacity || remote_pending(p) }
 }
 
+/// True when every object of `p` is back on its free list or never carved:
+/// nothing live, nothing on the remote queue, and (with B57) no object of
+/// the page in anyone's local stack -- stacked objects count as free in
+/// `used` but are not on the list, so the list must hold all `bump` carved
+/// objects. Such a page is unreachable from anywhere but its header, so it
+/// may go back to the segment supply and be reformatted for another class.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while it is unowned).
+#[inline]
+pub unsafe fn fully_free(p: *mut Page) -> bool {
+    // SAFETY: owner-only fields plus an atomic load.
+    unsafe {
+        if (*p).used != 0 || (*p).remote.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        // Only mid objects are ever stacked; mid pages hold few objects.
+        if crate::config::B57 && (*p).kind == KIND_MID {
+            let mut n = 0u32;
+            let mut b = (*p).free;
+            while !b.is_null() {
+                n += 1;
+                b = (*b).next;
+            }
+            return n == (*p).bump;
+        }
+        true
+    }
+}
+
 /// Object pointer check: `ptr` must be the start of an object of `p`.
 /// Returns false for interior or misaligned pointers.
 ///

@@ -4,7 +4,9 @@
 //! them) and the page supply (single pages for small/mid classes, runs of
 //! pages for large spans), guarded by the one segment lock.
 
-use crate::config::{PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT, SEG_SIZE};
+use crate::config::{
+    PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT, SEG_SIZE, SPARE_BYTES,
+};
 use crate::page::Page;
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
@@ -28,6 +30,11 @@ pub struct Segment {
     pub huge_len: usize,
     /// Pages not handed out, one bit per page (segment lock).
     pub free_mask: u64,
+    /// Pages whose memory may be committed: handed out since their last
+    /// purge (segment lock).
+    pub dirty_mask: u64,
+    /// Free dirty pages the previous purge round saw (segment lock).
+    pub aged_mask: u64,
     /// Next segment with free pages (segment lock).
     pub next: *mut Segment,
     pub pages: [Page; PAGES_PER_SEG],
@@ -112,19 +119,26 @@ fn map_set(seg: *mut Segment, on: bool) -> bool {
 }
 
 // ---- page supply -----------------------------------------------------------
+//
+// Free pages of a segment are the bits of `free_mask`. A page is *dirty*
+// (its memory may be committed) from the moment it is handed out until it is
+// purged; `dirty_mask` tracks that. Purging is two-generational: a pass
+// marks the free dirty pages it sees in `aged_mask`, and the next pass, at
+// least `HZ4_PURGE_DELAY_MS` later, purges those still free and aged. So a
+// page is purged after it has been free for between one and two delays, and
+// a page taken in between (its aged bit is cleared) is not. A segment whose
+// pages are all free leaves the supply list for the spare list (bounded in
+// bytes by `HZ4_SPARE_SEGMENTS_MB`; spare segments are purged the same way)
+// or, past the bound, is unmapped.
 
 struct Supply {
     /// Segments that still have free pages.
     head: UnsafeCell<*mut Segment>,
     /// Completely free segments kept instead of unmapped (linked by `next`).
     spare: UnsafeCell<*mut Segment>,
-    spare_n: UnsafeCell<usize>,
+    /// Bytes of the spare segments (including ones a purge has claimed).
+    spare_bytes: UnsafeCell<usize>,
 }
-
-/// Empty segments kept mapped (and committed) for reuse: a large-object
-/// workload that frees and reallocates whole segments' worth of spans would
-/// otherwise unmap and re-fault them over and over.
-const SPARE_MAX: usize = 8;
 
 // SAFETY: every field is only touched with SUPPLY_LOCK held.
 unsafe impl Sync for Supply {}
@@ -133,7 +147,7 @@ pub static SUPPLY_LOCK: Lock = Lock::new();
 static SUPPLY: Supply = Supply {
     head: UnsafeCell::new(null_mut()),
     spare: UnsafeCell::new(null_mut()),
-    spare_n: UnsafeCell::new(0),
+    spare_bytes: UnsafeCell::new(0),
 };
 
 /// Map and register a fresh normal segment. Segment lock held.
@@ -148,6 +162,8 @@ unsafe fn new_segment() -> *mut Segment {
         (*seg).magic = SEG_MAGIC;
         (*seg).kind = SEG_NORMAL;
         (*seg).free_mask = ALL_DATA_PAGES;
+        (*seg).dirty_mask = 0;
+        (*seg).aged_mask = 0;
         (*seg).next = null_mut();
         (*seg).in_list = 0;
     }
@@ -198,14 +214,14 @@ unsafe fn find(mut pick: impl FnMut(u64) -> Option<u32>) -> (*mut Segment, u32) 
     }
 }
 
-/// Take a fresh segment (the spare or a new mapping) and link it. Segment lock held.
+/// Take a fresh segment (a spare or a new mapping) and link it. Segment lock held.
 unsafe fn grow() -> *mut Segment {
     // SAFETY: segment lock held by the caller.
     unsafe {
         let spare = *SUPPLY.spare.get();
         let seg = if !spare.is_null() {
             *SUPPLY.spare.get() = (*spare).next;
-            *SUPPLY.spare_n.get() -= 1;
+            *SUPPLY.spare_bytes.get() -= SEG_SIZE;
             (*spare).next = null_mut();
             spare
         } else {
@@ -218,9 +234,22 @@ unsafe fn grow() -> *mut Segment {
     }
 }
 
-/// Fill `out` with up to `out.len()` single free pages (for small/mid use).
-/// Returns how many were taken. Takes the segment lock once.
+/// Mark pages `bits` of `seg` handed out. Segment lock held.
+#[inline]
+unsafe fn claim(seg: *mut Segment, bits: u64) {
+    // SAFETY: segment lock held by the caller.
+    unsafe {
+        (*seg).free_mask &= !bits;
+        (*seg).dirty_mask |= bits;
+        (*seg).aged_mask &= !bits;
+    }
+}
+
+/// Fill `out` with up to `out.len()` single free pages (for small/mid use),
+/// committed (dirty) ones first. Returns how many were taken. Takes the
+/// segment lock once.
 pub fn take_pages(out: &mut [*mut Page]) -> usize {
+    crate::purge::maybe();
     SUPPLY_LOCK.lock();
     let mut n = 0;
     // SAFETY: segment lock held for the whole loop.
@@ -234,8 +263,10 @@ pub fn take_pages(out: &mut [*mut Page]) -> usize {
                 }
             }
             while n < out.len() && (*seg).free_mask != 0 {
-                let i = (*seg).free_mask.trailing_zeros() as usize;
-                (*seg).free_mask &= !(1u64 << i);
+                let free = (*seg).free_mask;
+                let warm = free & (*seg).dirty_mask;
+                let i = if warm != 0 { warm } else { free }.trailing_zeros() as usize;
+                claim(seg, 1u64 << i);
                 out[n] = core::ptr::addr_of_mut!((*seg).pages).cast::<Page>().add(i);
                 n += 1;
             }
@@ -261,8 +292,19 @@ fn run_start(mask: u64, k: u32) -> Option<u32> {
     }
 }
 
+/// Bits of the run of `k` pages starting at page `i`.
+#[inline]
+fn run_bits(i: u32, k: u32) -> u64 {
+    if k >= 64 {
+        !0
+    } else {
+        ((1u64 << k) - 1) << i
+    }
+}
+
 /// Take a run of `k` pages (1..=MAX_SPAN_PAGES) and return its first page, or null.
 pub fn take_span(k: u32) -> *mut Page {
+    crate::purge::maybe();
     SUPPLY_LOCK.lock();
     // SAFETY: segment lock held.
     let page = unsafe {
@@ -278,8 +320,7 @@ pub fn take_span(k: u32) -> *mut Page {
         if seg.is_null() || i == 0 {
             null_mut()
         } else {
-            let bits = if k == 64 { !0 } else { ((1u64 << k) - 1) << i };
-            (*seg).free_mask &= !bits;
+            claim(seg, run_bits(i, k));
             core::ptr::addr_of_mut!((*seg).pages)
                 .cast::<Page>()
                 .add(i as usize)
@@ -289,36 +330,106 @@ pub fn take_span(k: u32) -> *mut Page {
     page
 }
 
-/// Return a run of `k` pages starting at page `first` to the supply.
-///
-/// # Safety
-/// The run was taken with `take_span`/`take_pages` and nothing in it is live.
-pub unsafe fn give_span(first: *mut Page, k: u32) {
+/// Segment and first page index of the run starting at page header `first`.
+#[inline]
+fn locate(first: *mut Page) -> (*mut Segment, u32) {
     let seg = segment_of(first as usize);
     // SAFETY: `first` points into seg's page array.
     let i = unsafe {
         (first as usize - core::ptr::addr_of!((*seg).pages) as usize) / core::mem::size_of::<Page>()
     };
-    let bits = ((1u64 << k) - 1) << i;
-    SUPPLY_LOCK.lock();
-    // SAFETY: segment lock held; the run is dead (caller's contract).
+    (seg, i as u32)
+}
+
+/// Pages `bits` of `seg` are free again (`purged`: and no longer dirty).
+/// A segment that becomes completely free goes to the spare list or is
+/// unmapped. Segment lock held.
+unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool) {
+    // SAFETY: segment lock held by the caller; the pages are dead.
     unsafe {
-        for j in 0..k as usize {
-            (*first.add(j)).kind = crate::page::KIND_UNUSED;
-        }
         (*seg).free_mask |= bits;
+        if purged {
+            (*seg).dirty_mask &= !bits;
+            (*seg).aged_mask &= !bits;
+        }
         if (*seg).free_mask == ALL_DATA_PAGES {
             unlink(seg);
-            if *SUPPLY.spare_n.get() < SPARE_MAX {
+            if *SUPPLY.spare_bytes.get() + SEG_SIZE <= SPARE_BYTES {
                 (*seg).next = *SUPPLY.spare.get();
                 *SUPPLY.spare.get() = seg;
-                *SUPPLY.spare_n.get() += 1;
+                *SUPPLY.spare_bytes.get() += SEG_SIZE;
             } else {
                 map_set(seg, false);
-                crate::os::unmap(seg as *mut u8, SEG_SIZE);
+                crate::os::unmap_segment(seg as *mut u8);
             }
         } else {
             link(seg);
+        }
+    }
+}
+
+/// Mark a dead run's page headers unused.
+unsafe fn retire_headers(first: *mut Page, k: u32) {
+    for j in 0..k as usize {
+        // SAFETY: the run's headers are ours (caller's contract).
+        unsafe { (*first.add(j)).kind = crate::page::KIND_UNUSED };
+    }
+}
+
+/// Return a run of `k` pages starting at page `first` to the supply.
+///
+/// # Safety
+/// The run was taken with `take_span`/`take_pages` and nothing in it is live
+/// or reachable (no list, cache or local stack holds any of its objects).
+pub unsafe fn give_span(first: *mut Page, k: u32) {
+    let (seg, i) = locate(first);
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held; the run is dead (caller's contract).
+    unsafe {
+        retire_headers(first, k);
+        put_back(seg, run_bits(i, k), false);
+    }
+    SUPPLY_LOCK.unlock();
+}
+
+/// Like `give_span`, but purge the run's memory first (thread exit, trim
+/// and aged caches): madvise outside the lock, on pages nobody else can
+/// reach yet. Returns the bytes purged.
+///
+/// # Safety
+/// As for `give_span`.
+pub unsafe fn give_span_purged(first: *mut Page, k: u32) -> usize {
+    let (seg, i) = locate(first);
+    let start = crate::page::page_start(first);
+    let len = (k as usize) << PAGE_SHIFT;
+    // SAFETY: the run is dead and ours (caller's contract).
+    let purged = unsafe { crate::os::purge(start, len) };
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held; the run is dead.
+    unsafe {
+        retire_headers(first, k);
+        put_back(seg, run_bits(i, k), purged);
+    }
+    SUPPLY_LOCK.unlock();
+    if purged {
+        len
+    } else {
+        0
+    }
+}
+
+/// Return single free pages to the supply in one lock acquisition.
+///
+/// # Safety
+/// Each page was taken with `take_pages` and is dead and unreachable.
+pub unsafe fn give_pages(pages: &[*mut Page]) {
+    SUPPLY_LOCK.lock();
+    for &p in pages {
+        let (seg, i) = locate(p);
+        // SAFETY: segment lock held; the page is dead (caller's contract).
+        unsafe {
+            retire_headers(p, 1);
+            put_back(seg, 1u64 << i, false);
         }
     }
     SUPPLY_LOCK.unlock();
@@ -341,6 +452,135 @@ unsafe fn unlink(seg: *mut Segment) {
         }
         (*seg).in_list = 0;
     }
+}
+
+/// Segments one purge round claims at most (the batch between two lock holds).
+const PURGE_BATCH: usize = 64;
+
+/// One claimed purge job: pages `bits` of `seg`, taken off the free mask
+/// (or, for a spare segment, off the spare list) while they are madvised.
+#[derive(Clone, Copy)]
+struct Job {
+    seg: *mut Segment,
+    /// Pages claimed.
+    bits: u64,
+    /// Pages whose purge succeeded (clean now).
+    purged: u64,
+    spare: bool,
+}
+
+/// madvise every run of set bits of `bits` in `seg`. Returns bytes purged
+/// and clears from `bits` the pages whose purge failed.
+unsafe fn purge_runs(seg: *mut Segment, bits: &mut u64) -> usize {
+    let mut left = *bits;
+    let mut done = 0;
+    while left != 0 {
+        let i = left.trailing_zeros();
+        let k = (!(left >> i)).trailing_zeros();
+        let run = run_bits(i, k);
+        left &= !run;
+        let start = (seg as usize + ((i as usize) << PAGE_SHIFT)) as *mut u8;
+        let len = (k as usize) << PAGE_SHIFT;
+        // SAFETY: the pages are claimed by the caller: free, unreachable,
+        // and out of the free mask so no thread can take them meanwhile.
+        if unsafe { crate::os::purge(start, len) } {
+            done += len;
+        } else {
+            *bits &= !run;
+        }
+    }
+    done
+}
+
+/// One purge round over the supply and the spare segments. Not forced: age
+/// the free dirty pages and purge the ones aged by the previous round (at
+/// most `PURGE_BATCH` segments). Forced: purge every free dirty page now.
+/// madvise runs with the segment lock dropped. Returns the bytes purged.
+pub fn purge(force: bool) -> usize {
+    let mut total = 0;
+    // A forced purge repeats until a round finds nothing; bounded in case a
+    // madvise keeps failing (those pages stay dirty and would be found again).
+    for _ in 0..4096 {
+        let mut jobs = [Job {
+            seg: null_mut(),
+            bits: 0,
+            purged: 0,
+            spare: false,
+        }; PURGE_BATCH];
+        let mut n = 0;
+        SUPPLY_LOCK.lock();
+        // SAFETY: segment lock held while the lists and masks are read and claimed.
+        unsafe {
+            let mut seg = *SUPPLY.head.get();
+            while !seg.is_null() && n < PURGE_BATCH {
+                let cand = (*seg).free_mask & (*seg).dirty_mask;
+                let bits = if force { cand } else { cand & (*seg).aged_mask };
+                (*seg).aged_mask = cand & !bits;
+                if bits != 0 {
+                    (*seg).free_mask &= !bits;
+                    jobs[n] = Job {
+                        seg,
+                        bits,
+                        purged: 0,
+                        spare: false,
+                    };
+                    n += 1;
+                }
+                seg = (*seg).next;
+            }
+            // Spare segments: claim a whole one by taking it off the list.
+            let mut prev: *mut *mut Segment = SUPPLY.spare.get();
+            while !(*prev).is_null() && n < PURGE_BATCH {
+                let seg = *prev;
+                let cand = (*seg).dirty_mask;
+                let bits = if force { cand } else { cand & (*seg).aged_mask };
+                (*seg).aged_mask = cand & !bits;
+                if bits != 0 {
+                    *prev = (*seg).next;
+                    (*seg).next = null_mut();
+                    jobs[n] = Job {
+                        seg,
+                        bits,
+                        purged: 0,
+                        spare: true,
+                    };
+                    n += 1;
+                } else {
+                    prev = core::ptr::addr_of_mut!((*seg).next);
+                }
+            }
+        }
+        SUPPLY_LOCK.unlock();
+        if n == 0 {
+            break;
+        }
+        for j in jobs.iter_mut().take(n) {
+            j.purged = j.bits;
+            // SAFETY: the job's pages were claimed above.
+            total += unsafe { purge_runs(j.seg, &mut j.purged) };
+        }
+        SUPPLY_LOCK.lock();
+        // SAFETY: segment lock held; the claimed pages go back, purged ones clean.
+        unsafe {
+            for j in jobs.iter().take(n) {
+                let (claimed, purged) = (j.bits, j.purged);
+                if j.spare {
+                    (*j.seg).dirty_mask &= !purged;
+                    (*j.seg).aged_mask &= !purged;
+                    (*j.seg).next = *SUPPLY.spare.get();
+                    *SUPPLY.spare.get() = j.seg;
+                } else {
+                    (*j.seg).dirty_mask &= !purged;
+                    put_back(j.seg, claimed, false);
+                }
+            }
+        }
+        SUPPLY_LOCK.unlock();
+        if !force || n < PURGE_BATCH {
+            break;
+        }
+    }
+    total
 }
 
 /// Call `f` on every segment in the map (tests and diagnostics; the caller

@@ -72,6 +72,18 @@ pub fn supply_new_segment() {
     }
 }
 
+/// `len` bytes were returned to the OS with madvise (`os::purge`).
+// wired by the [HZ4_MEM_STATS] line (purge_calls, purged_bytes)
+#[inline(always)]
+pub fn note_purge(len: usize) {
+    let _ = len;
+}
+
+/// A completely free normal segment was unmapped (`os::unmap_segment`).
+// wired by the [HZ4_MEM_STATS] line (segments_unmapped)
+#[inline(always)]
+pub fn note_segment_unmapped() {}
+
 /// Mid mallocs that returned null (not a dump key; part of `malloc_calls`).
 static MID_MALLOC_FAILED: hz4_stats::ShardedCounter = hz4_stats::ShardedCounter::new();
 
