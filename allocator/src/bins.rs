@@ -261,6 +261,22 @@ pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
 unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
     // SAFETY: `h` is the caller's heap; reserved pages are private to it.
     unsafe {
+        let kind = if is_mid(bin) { KIND_MID } else { KIND_SMALL };
+        let n = crate::config::RUN_PAGES[bin] as u32;
+        if n > 1 {
+            // A run: straight from the supply.
+            let mut p = crate::segment::take_span(n);
+            if p.is_null() {
+                crate::purge::trim();
+                p = crate::segment::take_span(n);
+                if p.is_null() {
+                    return null_mut();
+                }
+            }
+            page::format(p, bin, kind, h as usize);
+            count!(h, malloc_page_create);
+            return p;
+        }
         if (*h).resv_n == 0 {
             let mut n = crate::segment::take_pages(&mut (*h).resv);
             if n == 0 {
@@ -279,7 +295,6 @@ unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
         }
         (*h).resv_n -= 1;
         let p = (*h).resv[(*h).resv_n];
-        let kind = if is_mid(bin) { KIND_MID } else { KIND_SMALL };
         page::format(p, bin, kind, h as usize);
         if is_mid(bin) {
             count!(h, malloc_page_create);

@@ -89,6 +89,40 @@ pub const fn bin_block_size(bin: usize) -> usize {
     }
 }
 
+/// Longest run of pages a small/mid page may span.
+pub const MAX_RUN_PAGES: usize = 8;
+/// Objects a run should hold at least.
+pub const MIN_RUN_OBJECTS: usize = 4;
+
+/// Pages of one small/mid "page" (a run) of objects of `bs` bytes: the
+/// fewest pages (up to `MAX_RUN_PAGES`) holding at least `MIN_RUN_OBJECTS`
+/// objects with at most 1/8 of the run wasted: one page for every small
+/// class and most mid classes up to 16 KiB. So a 40000 B object no longer takes a 64 KiB page of its own
+/// (four pages hold six), and freeing one does not empty its page.
+pub const fn run_pages_for(bs: usize) -> usize {
+    let mut n = 1;
+    while n <= MAX_RUN_PAGES {
+        let run = n * PAGE_SIZE;
+        let cap = run / bs;
+        if cap >= MIN_RUN_OBJECTS && (run - cap * bs) * 8 <= run {
+            return n;
+        }
+        n += 1;
+    }
+    MAX_RUN_PAGES
+}
+
+/// Run length in pages of every bin, computed at compile time.
+pub static RUN_PAGES: [u8; BINS] = {
+    let mut t = [1u8; BINS];
+    let mut bin = 1;
+    while bin < BINS {
+        t[bin] = run_pages_for(bin_block_size(bin)) as u8;
+        bin += 1;
+    }
+    t
+};
+
 /// Pages that one thread takes from the segment supply per segment-lock acquisition.
 pub const RESV_PAGES: usize = 8;
 /// Owned pages the slow path looks at before asking the global bins.
@@ -127,6 +161,24 @@ mod tests {
             assert!(b >= size && b - size < 256, "size {size} -> {b}");
         }
         assert_eq!(MID_SC_COUNT, 256);
+    }
+
+    #[test]
+    fn runs_hold_enough_objects_and_waste_little() {
+        for bin in 1..BINS {
+            let bs = bin_block_size(bin);
+            let n = RUN_PAGES[bin] as usize;
+            let run = n * PAGE_SIZE;
+            assert!((1..=MAX_RUN_PAGES).contains(&n));
+            assert!(run / bs >= MIN_RUN_OBJECTS, "bin {bin} ({bs} B): {n} pages");
+            assert!((run % bs) * 8 <= run, "bin {bin} ({bs} B) wastes too much");
+            if bs <= SMALL_MAX {
+                assert_eq!(n, 1, "bin {bin} ({bs} B)");
+            }
+        }
+        // A 40000 B object: four pages, six objects.
+        assert_eq!(RUN_PAGES[mid_bin(mid_class(40000))], 4);
+        assert_eq!(RUN_PAGES[mid_bin(mid_class(65536))], 4);
     }
 
     #[test]
