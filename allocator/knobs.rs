@@ -183,7 +183,7 @@ pub const KNOBS: &[Knob] = &[
     ),
     int(
         "HZ4_PURGE_DELAY_MS",
-        100,
+        1000,
         0,
         600000,
         "free pages, spans and spare segments unused for this long (up to twice it) are returned to the OS",

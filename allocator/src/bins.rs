@@ -160,12 +160,11 @@ pub unsafe fn release_page(p: *mut Page, empty: bool) -> bool {
 pub fn sweep() -> usize {
     const BATCH: usize = 64;
     let mut batch = [null_mut::<Page>(); BATCH];
-    for shard in 0..LOCK_SHARDS {
+    for (shard, lk) in SHARDS.iter().enumerate() {
         let mut more = true;
         while more {
             more = false;
             let mut n = 0;
-            let lk = &SHARDS[shard];
             lk.lock();
             // SAFETY: shard lock held; pages in its bins are unowned and
             // only touched under it.
@@ -330,13 +329,13 @@ pub fn reset_all() {
 /// # Safety
 /// `h` is the calling thread's heap (or one being torn down by its thread).
 pub unsafe fn return_reservation(h: *mut Heap) -> usize {
-    let mut bytes = 0;
+    let mut batch = crate::segment::PurgeBatch::new();
     // SAFETY: reserved pages are unformatted or completely free, and belong to `h`.
     unsafe {
         while (*h).resv_n > 0 {
             (*h).resv_n -= 1;
-            bytes += crate::segment::give_span_purged((*h).resv[(*h).resv_n], 1);
+            batch.push((*h).resv[(*h).resv_n], 1);
         }
+        batch.flush()
     }
-    bytes
 }

@@ -165,9 +165,9 @@ mod tests {
 
     #[test]
     fn runs_hold_enough_objects_and_waste_little() {
-        for bin in 1..BINS {
+        for (bin, &n) in RUN_PAGES.iter().enumerate().skip(1) {
             let bs = bin_block_size(bin);
-            let n = RUN_PAGES[bin] as usize;
+            let n = n as usize;
             let run = n * PAGE_SIZE;
             assert!((1..=MAX_RUN_PAGES).contains(&n));
             assert!(run / bs >= MIN_RUN_OBJECTS, "bin {bin} ({bs} B): {n} pages");

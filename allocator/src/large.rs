@@ -256,7 +256,7 @@ unsafe fn give_global(k: usize, first: *mut Block, last: *mut Block, n: u32) {
 /// # Safety
 /// `h` is the calling thread's heap.
 pub unsafe fn release_thread_cache(h: *mut Heap) -> usize {
-    let mut bytes = 0;
+    let mut batch = crate::segment::PurgeBatch::new();
     for k in 1..=MAX_SPAN_PAGES {
         // SAFETY: `h` is ours; cached spans are free and unreachable.
         unsafe {
@@ -265,23 +265,24 @@ pub unsafe fn release_thread_cache(h: *mut Heap) -> usize {
                 let b = l.head;
                 l.head = (*b).next;
                 l.len -= 1;
-                bytes +=
-                    crate::segment::give_span_purged(crate::segment::page_of(b as usize), k as u32);
+                batch.push(crate::segment::page_of(b as usize), k as u32);
             }
         }
     }
-    // SAFETY: `h` is ours.
-    unsafe { (*h).span_bytes = 0 };
-    bytes
+    // SAFETY: `h` is ours; the batch holds dead spans.
+    unsafe {
+        (*h).span_bytes = 0;
+        batch.flush()
+    }
 }
 
 /// Purge round: give back, purged, the spans of the process-wide cache that
 /// stayed below its low-water mark since the last round (all of them when
 /// `force`). Returns the bytes purged.
 pub fn age(force: bool) -> usize {
-    let mut bytes = 0;
-    for k in 1..=MAX_SPAN_PAGES {
-        LOCKS[k].lock();
+    let mut batch = crate::segment::PurgeBatch::new();
+    for (k, lock) in LOCKS.iter().enumerate().skip(1) {
+        lock.lock();
         // SAFETY: LOCKS[k] held.
         let chain = unsafe {
             let g = &mut *GLOBAL.0[k].get();
@@ -308,19 +309,19 @@ pub fn age(force: bool) -> usize {
             GLOBAL_BYTES.fetch_sub((old as usize * k) << PAGE_SHIFT, Ordering::Relaxed);
             chain
         };
-        LOCKS[k].unlock();
+        lock.unlock();
         let mut b = chain;
         while !b.is_null() {
             // SAFETY: detached from the cache: free spans nobody else reaches.
             unsafe {
                 let next = (*b).next;
-                bytes +=
-                    crate::segment::give_span_purged(crate::segment::page_of(b as usize), k as u32);
+                batch.push(crate::segment::page_of(b as usize), k as u32);
                 b = next;
             }
         }
     }
-    bytes
+    // SAFETY: the batch holds detached, dead spans.
+    unsafe { batch.flush() }
 }
 
 /// Lock every global span list (fork prepare).

@@ -211,7 +211,7 @@ unsafe fn free_page(h: *mut Heap, p: *mut Page) {
 /// `h` is the calling thread's heap, being torn down, with its local stacks
 /// already flushed.
 pub unsafe fn release_all(h: *mut Heap) -> usize {
-    let mut bytes = 0;
+    let mut batch = crate::segment::PurgeBatch::new();
     // SAFETY: every page in `h`'s rings is owned by `h`.
     unsafe {
         for bin in 0..crate::config::BINS {
@@ -222,12 +222,12 @@ pub unsafe fn release_all(h: *mut Heap) -> usize {
                     page::drain_remote(p);
                 }
                 if page::fully_free(p) {
-                    bytes += crate::segment::give_span_purged(p, (*p).span_pages);
+                    batch.push(p, (*p).span_pages);
                 } else {
                     crate::bins::release_page(p, false);
                 }
             }
         }
+        batch.flush()
     }
-    bytes
 }

@@ -392,31 +392,97 @@ pub unsafe fn give_span(first: *mut Page, k: u32) {
     SUPPLY_LOCK.unlock();
 }
 
-/// Like `give_span`, but purge the run's memory first (thread exit, trim
-/// and aged caches): madvise outside the lock, on pages nobody else can
-/// reach yet. Returns the bytes purged.
+/// Purge and return dead runs `(first page, pages)`: sorted by address,
+/// neighbours merged into one madvise each (outside the lock), then all
+/// given back in one lock acquisition. Returns the bytes purged.
 ///
 /// # Safety
-/// As for `give_span`.
-pub unsafe fn give_span_purged(first: *mut Page, k: u32) -> usize {
-    let (seg, i) = locate(first);
-    let start = crate::page::page_start(first);
-    let len = (k as usize) << PAGE_SHIFT;
-    // SAFETY: the run is dead and ours (caller's contract).
-    let purged = unsafe { crate::os::purge(start, len) };
+/// Each run was taken from the supply and is dead and unreachable; no run
+/// appears twice.
+pub unsafe fn give_runs_purged(runs: &mut [(*mut Page, u32)]) -> usize {
+    runs.sort_unstable_by_key(|r| r.0 as usize);
+    let mut bytes = 0;
+    let mut i = 0;
+    while i < runs.len() {
+        // Extend over the following runs that start where this one ends.
+        let start = crate::page::page_start(runs[i].0) as usize;
+        let mut end = start + ((runs[i].1 as usize) << PAGE_SHIFT);
+        let mut j = i + 1;
+        while j < runs.len() && crate::page::page_start(runs[j].0) as usize == end {
+            end += (runs[j].1 as usize) << PAGE_SHIFT;
+            j += 1;
+        }
+        // SAFETY: the merged range covers dead runs of ours (caller's contract).
+        let ok = unsafe { crate::os::purge(start as *mut u8, end - start) };
+        if ok {
+            bytes += end - start;
+        } else {
+            // Not purged: give these back as dirty.
+            for r in runs[i..j].iter_mut() {
+                r.1 |= NOT_PURGED;
+            }
+        }
+        i = j;
+    }
     SUPPLY_LOCK.lock();
-    // SAFETY: segment lock held; the run is dead.
-    unsafe {
-        retire_headers(first, k);
-        put_back(seg, run_bits(i, k), purged);
+    for &(first, k) in runs.iter() {
+        let purged = k & NOT_PURGED == 0;
+        let k = k & !NOT_PURGED;
+        let (seg, i) = locate(first);
+        // SAFETY: segment lock held; the run is dead (caller's contract).
+        unsafe {
+            retire_headers(first, k);
+            put_back(seg, run_bits(i, k), purged);
+        }
     }
     SUPPLY_LOCK.unlock();
-    if purged {
-        len
-    } else {
-        0
+    bytes
+}
+
+/// Dead runs collected for `give_runs_purged`, flushed every 32.
+pub struct PurgeBatch {
+    runs: [(*mut Page, u32); 32],
+    n: usize,
+    /// Bytes purged so far.
+    pub bytes: usize,
+}
+
+impl PurgeBatch {
+    pub const fn new() -> Self {
+        PurgeBatch {
+            runs: [(null_mut(), 0); 32],
+            n: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Add dead run `first..first+k`.
+    ///
+    /// # Safety
+    /// As for `give_runs_purged`.
+    pub unsafe fn push(&mut self, first: *mut Page, k: u32) {
+        self.runs[self.n] = (first, k);
+        self.n += 1;
+        if self.n == self.runs.len() {
+            // SAFETY: forwarded contract.
+            unsafe { self.flush() };
+        }
+    }
+
+    /// Purge and return what was collected. Returns the bytes purged in total.
+    ///
+    /// # Safety
+    /// As for `give_runs_purged`.
+    pub unsafe fn flush(&mut self) -> usize {
+        // SAFETY: forwarded contract.
+        self.bytes += unsafe { give_runs_purged(&mut self.runs[..self.n]) };
+        self.n = 0;
+        self.bytes
     }
 }
+
+/// Flag in a run's page count: its purge failed.
+const NOT_PURGED: u32 = 1 << 31;
 
 /// Return single free pages to the supply in one lock acquisition.
 ///
