@@ -79,6 +79,12 @@ pub fn trim() -> usize {
     bytes
 }
 
+/// Fork child: a round another thread of the parent was running does not
+/// exist here.
+pub fn reset_after_fork() {
+    BUSY.store(false, Ordering::Relaxed);
+}
+
 /// Count bytes purged outside a round (thread exit).
 pub fn note_purged(bytes: usize) {
     PURGED.fetch_add(bytes as u64, Ordering::Relaxed);

@@ -119,6 +119,7 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
+    crate::purge::reset_after_fork();
     heap::POOL_LOCK.force_unlock();
     crate::segment::SUPPLY_LOCK.force_unlock();
     crate::large::reset_all();
