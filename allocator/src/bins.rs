@@ -11,7 +11,7 @@
 //! remote frees or stale-entry relinks while unowned, or kept) to the supply
 //! too, so a class the program stopped using gives all its pages back.
 
-use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS, SMALL_CLASSES};
+use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS};
 use crate::heap::Heap;
 use crate::page::{self, Page, KIND_MID, KIND_SMALL, UNOWNED};
 use crate::stats::{count, count_event};
@@ -29,7 +29,7 @@ struct BinList {
 
 /// Completely free pages a class bin keeps for the class before surplus
 /// ones go back to the segment supply.
-const BIN_EMPTY_KEEP: u32 = 4;
+const BIN_EMPTY_KEEP: u32 = 16;
 /// `Page::in_bin` of a page that was completely free when binned.
 const IN_BIN_EMPTY: u8 = 2;
 
@@ -58,7 +58,7 @@ pub fn shard_lock(bin: usize) -> &'static Lock {
 
 #[inline(always)]
 fn is_mid(bin: usize) -> bool {
-    bin >= SMALL_CLASSES
+    crate::config::is_mid_bin(bin)
 }
 
 /// Append `p` at the tail (or head) of its bin. Shard lock held.

@@ -67,8 +67,28 @@ pub const MID_SC_MIN: usize = SMALL_MAX / 256;
 pub const fn mid_bin(sc: usize) -> usize {
     SMALL_CLASSES + sc
 }
-/// Total number of class bins (small then mid).
-pub const BINS: usize = SMALL_CLASSES + MID_SC_COUNT;
+/// Objects just above the mid range, 65537..=131072 bytes, in four 16 KiB
+/// steps (80, 96, 112, 128 KiB), served from runs of pages like small
+/// classes (no local stack, no mid counters), so `malloc(65537)` takes an
+/// 80 KiB slot rather than a 128 KiB span.
+pub const XL_MAX: usize = 128 * 1024;
+pub const XL_CLASSES: usize = 4;
+/// Class-table index of the first XL class (after small and mid).
+pub const XL_FIRST: usize = SMALL_CLASSES + MID_SC_COUNT;
+/// Total number of class bins (small, mid, then XL).
+pub const BINS: usize = XL_FIRST + XL_CLASSES;
+
+/// Whether class bin `bin` is a mid class.
+#[inline(always)]
+pub const fn is_mid_bin(bin: usize) -> bool {
+    bin >= SMALL_CLASSES && bin < XL_FIRST
+}
+
+/// Class bin for an XL `size` (MID_MAX+1..=XL_MAX).
+#[inline(always)]
+pub const fn xl_bin(size: usize) -> usize {
+    XL_FIRST + ((size - MID_MAX - 1) >> 14)
+}
 
 /// Small class index for `size` (1..=SMALL_MAX).
 #[inline(always)]
@@ -80,17 +100,20 @@ pub const fn small_class(size: usize) -> usize {
 pub const fn mid_class(size: usize) -> usize {
     (size - 1) >> 8
 }
-/// Object size of bin `bin` (small or mid).
+/// Object size of bin `bin` (small, mid or XL).
 pub const fn bin_block_size(bin: usize) -> usize {
     if bin < SMALL_CLASSES {
         bin * 16
-    } else {
+    } else if bin < XL_FIRST {
         (bin - SMALL_CLASSES + 1) * 256
+    } else {
+        MID_MAX + (bin - XL_FIRST + 1) * 16384
     }
 }
 
 /// Longest run of pages a small/mid page may span.
 pub const MAX_RUN_PAGES: usize = 8;
+const _: () = assert!(MAX_RUN_PAGES * PAGE_SIZE >= MIN_RUN_OBJECTS * XL_MAX);
 /// Objects a run should hold at least.
 pub const MIN_RUN_OBJECTS: usize = 4;
 
@@ -161,6 +184,19 @@ mod tests {
             assert!(b >= size && b - size < 256, "size {size} -> {b}");
         }
         assert_eq!(MID_SC_COUNT, 256);
+    }
+
+    #[test]
+    fn xl_classes_round_up_to_16k() {
+        assert_eq!(bin_block_size(xl_bin(65537)), 80 * 1024);
+        assert_eq!(bin_block_size(xl_bin(XL_MAX)), XL_MAX);
+        assert_eq!(xl_bin(XL_MAX), BINS - 1);
+        for size in MID_MAX + 1..=XL_MAX {
+            let b = bin_block_size(xl_bin(size));
+            assert!(b >= size && b - size < 16384, "size {size} -> {b}");
+            assert!(!is_mid_bin(xl_bin(size)));
+        }
+        assert!(is_mid_bin(mid_bin(8)) && is_mid_bin(mid_bin(255)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Anything we cannot vouch for aborts with a one-line reason.
 
 use crate::page::{
-    self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_MID_TAIL, KIND_SMALL,
+    self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_RUN_TAIL, KIND_SMALL,
 };
 use crate::segment::{is_ours, page_of};
 use crate::tls;
@@ -78,13 +78,13 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
     // SAFETY: `p` is the header of the page holding `a`, in one of our segments.
     unsafe {
         match kind {
-            KIND_MID_TAIL => {
+            KIND_RUN_TAIL => {
                 let head = page::run_head(p);
                 let off = (a - page::page_start(head) as usize) as u64;
                 if !page::is_object_at(head, off) {
                     not_object_start(a, func);
                 }
-                free_object(head, a as *mut Block, KIND_MID, func);
+                free_object(head, a as *mut Block, (*head).kind, func);
             }
             KIND_LARGE => {
                 if a != page::page_start(p) as usize {
@@ -126,7 +126,7 @@ pub unsafe fn usable_size(ptr: *mut u8, func: &'static str) -> usize {
             size
         };
         match (*p).kind {
-            KIND_MID_TAIL => {
+            KIND_RUN_TAIL => {
                 let head = page::run_head(p);
                 let off = (a - page::page_start(head) as usize) as u64;
                 if !page::is_object_at(head, off) {

@@ -1,5 +1,5 @@
-//! Large objects: more than 64 KiB. Up to `MAX_SPAN_PAGES` pages they are
-//! spans of whole pages carved from segments; bigger ones (and alignments
+//! Large objects: more than 128 KiB (`XL_MAX`; 64–128 KiB objects are XL
+//! classes on page runs). Up to `MAX_SPAN_PAGES` pages they are spans of whole pages carved from segments; bigger ones (and alignments
 //! above 64 KiB) are huge mappings of their own.
 //!
 //! Freed spans are cached, keyed by page count: first in the freeing
@@ -66,7 +66,7 @@ pub const fn is_huge(size: usize) -> bool {
     size > MAX_SPAN_PAGES << PAGE_SHIFT
 }
 
-/// Allocate `size` (> 64 KiB) bytes, page aligned. `h` may be null.
+/// Allocate `size` (> 64 KiB; from `api::malloc`, > 128 KiB) bytes, page aligned. `h` may be null.
 ///
 /// # Safety
 /// `h` is null or the calling thread's heap.

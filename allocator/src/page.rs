@@ -3,9 +3,10 @@
 //! A page is 64 KiB inside a segment; its metadata (`Page`) lives in the
 //! segment header so that `free` finds it from any object address with two
 //! masks. A small or mid page holds `capacity` objects of one class; mid
-//! classes above 16 KiB use a *run* of `span_pages` consecutive pages
-//! (`config::RUN_PAGES`) described by the first page's header, the others
-//! being `KIND_MID_TAIL` headers that point back to it. A page keeps its
+//! classes above 16 KiB and the XL classes (up to 128 KiB) use a *run* of
+//! `span_pages` consecutive pages (`config::RUN_PAGES`) described by the
+//! first page's header, the others being `KIND_RUN_TAIL` headers that point
+//! back to it. A page keeps its
 //! class while any of its objects can be reached -- live, queued, or in an
 //! owner local stack (B57) -- which is what makes a stale stack pointer safe
 //! to re-check. Only once it is `fully_free` may it go back to the segment
@@ -43,8 +44,8 @@ pub const KIND_MID: u8 = 2;
 pub const KIND_LARGE: u8 = 3;
 pub const KIND_LARGE_TAIL: u8 = 4;
 pub const KIND_HUGE: u8 = 5;
-/// A page of a mid run after its first: `span_pages` is the distance back.
-pub const KIND_MID_TAIL: u8 = 6;
+/// A page of a run (mid or XL class) after its first: `span_pages` is the distance back.
+pub const KIND_RUN_TAIL: u8 = 6;
 
 /// Shift of `Page::div_magic`: exact object indexes for offsets below
 /// 2^40 / block size, far beyond the longest run.
@@ -141,7 +142,7 @@ pub unsafe fn format(p: *mut Page, bin: usize, kind: u8, owner: usize) {
         for j in 1..n {
             let t = p.add(j as usize);
             (*t).span_pages = j;
-            (*t).kind = KIND_MID_TAIL;
+            (*t).kind = KIND_RUN_TAIL;
         }
         (*p).free = null_mut();
         (*p).used = 0;
@@ -366,10 +367,10 @@ pub unsafe fn is_object_at(p: *const Page, off: u64) -> bool {
     idx * bs == off && idx < cap
 }
 
-/// The first page of the mid run that tail page `t` belongs to.
+/// The first page of the run that tail page `t` belongs to.
 ///
 /// # Safety
-/// `t` is a `KIND_MID_TAIL` header.
+/// `t` is a `KIND_RUN_TAIL` header.
 #[inline(always)]
 pub unsafe fn run_head(t: *mut Page) -> *mut Page {
     // SAFETY: a tail's `span_pages` is its distance back to the run's first page.
@@ -386,7 +387,7 @@ pub unsafe fn object_page(addr: usize) -> *mut Page {
     let p = crate::segment::page_of(addr);
     // SAFETY: page headers of our segments are readable.
     unsafe {
-        if (*p).kind == KIND_MID_TAIL {
+        if (*p).kind == KIND_RUN_TAIL {
             run_head(p)
         } else {
             p

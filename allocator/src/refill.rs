@@ -3,7 +3,7 @@
 //! the other pages this thread owns in the class (retiring surplus empty
 //! ones), and finally the lock path (global bin or a new page).
 
-use crate::config::{mid_bin, PAGE_WALK, RESV_PAGES, SMALL_CLASSES};
+use crate::config::{mid_bin, PAGE_WALK, RESV_PAGES};
 use crate::heap::{empty_page, Heap};
 use crate::page::{self, Page};
 use crate::stats::{count, count_event};
@@ -51,7 +51,7 @@ pub unsafe fn ring_remove(h: *mut Heap, bin: usize, p: *mut Page) {
 #[cold]
 #[inline(never)]
 pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
-    let mid = bin >= SMALL_CLASSES;
+    let mid = crate::config::is_mid_bin(bin);
     // SAFETY: `h` is the caller's heap; every page reached is owned by `h`.
     unsafe {
         let cur = (*h).bins[bin].cur;

@@ -35,8 +35,10 @@ pub struct Segment {
     pub dirty_mask: u64,
     /// Free dirty pages the previous purge round saw (segment lock).
     pub aged_mask: u64,
-    /// Next segment with free pages (segment lock).
+    /// Next segment with free pages, or next spare (segment lock).
     pub next: *mut Segment,
+    /// Previous segment on the supply list (segment lock).
+    pub prev: *mut Segment,
     pub pages: [Page; PAGES_PER_SEG],
 }
 
@@ -165,6 +167,7 @@ unsafe fn new_segment() -> *mut Segment {
         (*seg).dirty_mask = 0;
         (*seg).aged_mask = 0;
         (*seg).next = null_mut();
+        (*seg).prev = null_mut();
         (*seg).in_list = 0;
     }
     if !map_set(seg, true) {
@@ -181,34 +184,50 @@ unsafe fn link(seg: *mut Segment) {
     // SAFETY: segment lock held by the caller.
     unsafe {
         if (*seg).in_list == 0 {
-            (*seg).next = *SUPPLY.head.get();
+            let head = *SUPPLY.head.get();
+            (*seg).next = head;
+            (*seg).prev = null_mut();
+            if !head.is_null() {
+                (*head).prev = seg;
+            }
             *SUPPLY.head.get() = seg;
             (*seg).in_list = 1;
         }
     }
 }
 
-/// Drop segments without free pages from the front part of the list while
-/// walking it. Segment lock held. Returns the first segment with a page run
-/// satisfying `pick`, or null.
-unsafe fn find(mut pick: impl FnMut(u64) -> Option<u32>) -> (*mut Segment, u32) {
+/// Segments a search looks at (beyond those it drops as full) before it
+/// takes a fresh segment instead: bounds the time under the segment lock
+/// when the list is long and fragmented. An unbounded search runs only when
+/// no fresh segment can be had.
+const FIND_LIMIT: usize = 8;
+
+/// Walk the supply list, dropping segments without free pages, and return
+/// the first segment with a page run satisfying `pick` (`need` free pages
+/// at least), or null after `limit` candidates. Segment lock held.
+unsafe fn find(
+    need: u32,
+    limit: usize,
+    mut pick: impl FnMut(u64) -> Option<u32>,
+) -> (*mut Segment, u32) {
     // SAFETY: list links are only changed under the segment lock we hold.
     unsafe {
-        let mut prev: *mut *mut Segment = SUPPLY.head.get();
-        let mut cur = *prev;
-        while !cur.is_null() {
+        let mut cur = *SUPPLY.head.get();
+        let mut seen = 0;
+        while !cur.is_null() && seen < limit {
+            let next = (*cur).next;
             let mask = (*cur).free_mask;
             if mask == 0 {
-                *prev = (*cur).next;
-                (*cur).in_list = 0;
-                cur = *prev;
-                continue;
+                unlink(cur);
+            } else {
+                seen += 1;
+                if mask.count_ones() >= need {
+                    if let Some(i) = pick(mask) {
+                        return (cur, i);
+                    }
+                }
             }
-            if let Some(i) = pick(mask) {
-                return (cur, i);
-            }
-            prev = core::ptr::addr_of_mut!((*cur).next);
-            cur = *prev;
+            cur = next;
         }
         (null_mut(), 0)
     }
@@ -255,7 +274,7 @@ pub fn take_pages(out: &mut [*mut Page]) -> usize {
     // SAFETY: segment lock held for the whole loop.
     unsafe {
         while n < out.len() {
-            let (mut seg, _) = find(|m| if m != 0 { Some(0) } else { None });
+            let (mut seg, _) = find(1, usize::MAX, |m| if m != 0 { Some(0) } else { None });
             if seg.is_null() {
                 seg = grow();
                 if seg.is_null() {
@@ -308,7 +327,7 @@ pub fn take_span(k: u32) -> *mut Page {
     SUPPLY_LOCK.lock();
     // SAFETY: segment lock held.
     let page = unsafe {
-        let (mut seg, mut i) = find(|m| run_start(m, k));
+        let (mut seg, mut i) = find(k, FIND_LIMIT, |m| run_start(m, k));
         if seg.is_null() {
             seg = grow();
             i = if seg.is_null() {
@@ -316,6 +335,10 @@ pub fn take_span(k: u32) -> *mut Page {
             } else {
                 run_start((*seg).free_mask, k).unwrap_or(0)
             };
+        }
+        if seg.is_null() {
+            // No fresh segment: search the whole list after all.
+            (seg, i) = find(k, usize::MAX, |m| run_start(m, k));
         }
         if seg.is_null() || i == 0 {
             null_mut()
@@ -508,14 +531,17 @@ unsafe fn unlink(seg: *mut Segment) {
         if (*seg).in_list == 0 {
             return;
         }
-        let mut prev: *mut *mut Segment = SUPPLY.head.get();
-        while !(*prev).is_null() {
-            if *prev == seg {
-                *prev = (*seg).next;
-                break;
-            }
-            prev = core::ptr::addr_of_mut!((**prev).next);
+        let (prev, next) = ((*seg).prev, (*seg).next);
+        if prev.is_null() {
+            *SUPPLY.head.get() = next;
+        } else {
+            (*prev).next = next;
         }
+        if !next.is_null() {
+            (*next).prev = prev;
+        }
+        (*seg).next = null_mut();
+        (*seg).prev = null_mut();
         (*seg).in_list = 0;
     }
 }
