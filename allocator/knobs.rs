@@ -181,6 +181,32 @@ pub const KNOBS: &[Knob] = &[
         3_600_000,
         "a cached huge mapping unused this long is purged (madvise) at the next huge malloc/free, in ms",
     ),
+    int(
+        "HZ4_LARGE_TCACHE_KB",
+        2048,
+        0,
+        1048576,
+        "bound of each thread's cache of freed large spans, in KiB",
+    ),
+    int(
+        "HZ4_SPARE_SEGMENTS_MB",
+        32,
+        0,
+        65536,
+        "completely free 4 MiB segments kept mapped (purged) for reuse instead of unmapped, in MiB",
+    ),
+    int(
+        "HZ4_PURGE_DELAY_MS",
+        1000,
+        0,
+        600000,
+        "free pages, spans and spare segments unused for this long (up to twice it) are returned to the OS",
+    ),
+    flag(
+        "HZ4_PURGE_MADV_FREE",
+        &[],
+        "purge with MADV_FREE (lazy, the kernel reclaims under pressure) instead of MADV_DONTNEED",
+    ),
 ];
 
 /// A parsed, validated knob set: one value per entry of `KNOBS`, same order.

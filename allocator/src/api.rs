@@ -1,7 +1,7 @@
 //! The allocator's one internal API; `global.rs` (Rust `GlobalAlloc`) and
 //! `ffi.rs` (C malloc family) are thin wrappers over it.
 
-use crate::config::{mid_class, small_class, MID_MAX, PAGE_SIZE, SMALL_MAX};
+use crate::config::{mid_class, small_class, xl_bin, MID_MAX, PAGE_SIZE, SMALL_MAX, XL_MAX};
 use crate::heap::Heap;
 use crate::tls;
 use core::ptr::null_mut;
@@ -39,9 +39,25 @@ pub fn malloc(size: usize) -> *mut u8 {
             crate::refill::alloc_slow(h, bin)
         } else if size <= MID_MAX {
             crate::mid::alloc(h, mid_class(size))
+        } else if size <= XL_MAX {
+            xl_alloc(h, size)
         } else {
             crate::large::alloc(h, size)
         }
+    }
+}
+
+/// An XL object (MID_MAX+1..=XL_MAX bytes): the small-class path on XL runs.
+#[inline(never)]
+unsafe fn xl_alloc(h: *mut Heap, size: usize) -> *mut u8 {
+    let bin = xl_bin(size);
+    // SAFETY: `h` is the caller's heap; `bin` < BINS by construction.
+    unsafe {
+        let b = crate::page::pop((*h).bins.get_unchecked(bin).cur);
+        if !b.is_null() {
+            return b as *mut u8;
+        }
+        crate::refill::alloc_slow(h, bin)
     }
 }
 
@@ -66,6 +82,12 @@ pub fn malloc_aligned(size: usize, align: usize) -> *mut u8 {
         return malloc(size);
     }
     crate::huge::alloc(size, align)
+}
+
+/// Give every free page, cached span, spare segment and cached huge
+/// mapping back to the OS now (`malloc_trim`). Returns the bytes released.
+pub fn trim() -> usize {
+    crate::purge::trim() + crate::huge::trim()
 }
 
 /// Free an object (null is ignored).

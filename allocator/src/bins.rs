@@ -3,8 +3,15 @@
 //! path -- taken only when a thread's own pages of the class are exhausted
 //! -- takes a page from the bin, or creates one from the thread's page
 //! reservation.
+//!
+//! A bin keeps at most `BIN_EMPTY_KEEP` completely free pages (see
+//! `page::fully_free`); a surplus one goes back to the segment supply
+//! instead, where any class or a large span can take it. A purge round's
+//! `sweep` moves the completely free pages a bin still holds (emptied by
+//! remote frees or stale-entry relinks while unowned, or kept) to the supply
+//! too, so a class the program stopped using gives all its pages back.
 
-use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS, SMALL_CLASSES};
+use crate::config::{BINS, BIN_SCAN, LOCK_SHARDS};
 use crate::heap::Heap;
 use crate::page::{self, Page, KIND_MID, KIND_SMALL, UNOWNED};
 use crate::stats::{count, count_event};
@@ -16,7 +23,15 @@ use core::sync::atomic::Ordering;
 struct BinList {
     head: *mut Page,
     tail: *mut Page,
+    /// Pages that were completely free when inserted (`in_bin == 2`).
+    nempty: u32,
 }
+
+/// Completely free pages a class bin keeps for the class before surplus
+/// ones go back to the segment supply.
+const BIN_EMPTY_KEEP: u32 = 16;
+/// `Page::in_bin` of a page that was completely free when binned.
+const IN_BIN_EMPTY: u8 = 2;
 
 struct Bins([UnsafeCell<BinList>; BINS]);
 // SAFETY: bin `i` is only touched with `shard_lock(i)` held.
@@ -26,6 +41,7 @@ unsafe impl Sync for Bins {}
 const EMPTY_BIN: UnsafeCell<BinList> = UnsafeCell::new(BinList {
     head: null_mut(),
     tail: null_mut(),
+    nempty: 0,
 });
 static BINS_: Bins = Bins([EMPTY_BIN; BINS]);
 
@@ -42,7 +58,7 @@ pub fn shard_lock(bin: usize) -> &'static Lock {
 
 #[inline(always)]
 fn is_mid(bin: usize) -> bool {
-    bin >= SMALL_CLASSES
+    crate::config::is_mid_bin(bin)
 }
 
 /// Append `p` at the tail (or head) of its bin. Shard lock held.
@@ -74,39 +90,114 @@ unsafe fn bin_insert(bin: usize, p: *mut Page, at_head: bool) {
 unsafe fn bin_pop(bin: usize) -> *mut Page {
     // SAFETY: shard lock for `bin` held by the caller.
     unsafe {
-        let l = &mut *BINS_.0[bin].get();
-        let p = l.head;
+        let p = (*BINS_.0[bin].get()).head;
         if !p.is_null() {
-            l.head = (*p).next;
-            if l.head.is_null() {
-                l.tail = null_mut();
-            } else {
-                (*l.head).prev = null_mut();
-            }
-            (*p).in_bin = 0;
+            bin_unlink(bin, p);
         }
         p
     }
 }
 
+/// Take `p` out of its bin. Shard lock held.
+unsafe fn bin_unlink(bin: usize, p: *mut Page) {
+    // SAFETY: shard lock for `bin` held by the caller; `p` is in this bin.
+    unsafe {
+        let l = &mut *BINS_.0[bin].get();
+        if (*p).prev.is_null() {
+            l.head = (*p).next;
+        } else {
+            (*(*p).prev).next = (*p).next;
+        }
+        if (*p).next.is_null() {
+            l.tail = (*p).prev;
+        } else {
+            (*(*p).next).prev = (*p).prev;
+        }
+        if (*p).in_bin == IN_BIN_EMPTY {
+            l.nempty -= 1;
+        }
+        (*p).in_bin = 0;
+    }
+}
+
 /// Give page `p` (owned by the calling thread, already out of its class
-/// ring) to the global bin of its class, as unowned.
+/// ring) to the global bin of its class, as unowned. A completely free page
+/// (`empty`: checked by the caller with `page::fully_free`) is refused when
+/// the bin already keeps `BIN_EMPTY_KEEP` of them: then it returns false and
+/// the caller still owns the page (and gives it to the segment supply).
 ///
 /// # Safety
-/// The caller owns `p` and forgets it afterwards.
-pub unsafe fn release_page(p: *mut Page) {
+/// The caller owns `p` and forgets it afterwards if this returns true.
+pub unsafe fn release_page(p: *mut Page, empty: bool) -> bool {
     // SAFETY: we own `p` until the owner store below, made under the bin lock.
     unsafe {
         let bin = (*p).bin as usize;
         let lk = shard_lock(bin);
         lk.lock();
+        let l = &mut *BINS_.0[bin].get();
+        if empty && l.nempty >= BIN_EMPTY_KEEP {
+            lk.unlock();
+            return false;
+        }
         // Release: our list updates are visible to the next owner (which
         // takes the page under this same lock anyway).
         (*p).owner.store(UNOWNED, Ordering::Release);
         let has_free = !(*p).free.is_null() || (*p).bump < (*p).capacity;
         bin_insert(bin, p, has_free);
+        if empty {
+            (*p).in_bin = IN_BIN_EMPTY;
+            (*BINS_.0[bin].get()).nempty += 1;
+        }
         lk.unlock();
+        true
     }
+}
+
+/// Purge round: move every completely free page of every bin to the
+/// segment supply (draining remote queues on the way, as the lock path
+/// does). Returns 0: the pages are purged later by the supply, with the
+/// delay (or right after, by a forced round).
+pub fn sweep() -> usize {
+    const BATCH: usize = 64;
+    let mut batch = [null_mut::<Page>(); BATCH];
+    for (shard, lk) in SHARDS.iter().enumerate() {
+        let mut more = true;
+        while more {
+            more = false;
+            let mut n = 0;
+            lk.lock();
+            // SAFETY: shard lock held; pages in its bins are unowned and
+            // only touched under it.
+            unsafe {
+                'bins: for bin in (shard..BINS).step_by(LOCK_SHARDS) {
+                    let mut p = (*BINS_.0[bin].get()).head;
+                    while !p.is_null() {
+                        let next = (*p).next;
+                        if crate::page::remote_pending(p) {
+                            page::drain_remote(p);
+                        }
+                        if page::fully_free(p) {
+                            bin_unlink(bin, p);
+                            batch[n] = p;
+                            n += 1;
+                            if n == BATCH {
+                                more = true;
+                                break 'bins;
+                            }
+                        }
+                        p = next;
+                    }
+                }
+            }
+            lk.unlock();
+            for &p in batch.iter().take(n) {
+                // SAFETY: taken out of its bin, completely free: nothing can
+                // reach it any more.
+                unsafe { crate::segment::give_span(p, (*p).span_pages) };
+            }
+        }
+    }
+    0
 }
 
 /// Lock path: find an unowned page of `bin` with free objects and make `h`
@@ -169,8 +260,30 @@ pub unsafe fn lock_path(h: *mut Heap, bin: usize) -> *mut Page {
 unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
     // SAFETY: `h` is the caller's heap; reserved pages are private to it.
     unsafe {
+        let kind = if is_mid(bin) { KIND_MID } else { KIND_SMALL };
+        let n = crate::config::RUN_PAGES[bin] as u32;
+        if n > 1 {
+            // A run: straight from the supply.
+            let mut p = crate::segment::take_span(n);
+            if p.is_null() {
+                crate::purge::trim();
+                p = crate::segment::take_span(n);
+                if p.is_null() {
+                    return null_mut();
+                }
+            }
+            page::format(p, bin, kind, h as usize);
+            count!(h, malloc_page_create);
+            return p;
+        }
         if (*h).resv_n == 0 {
-            let n = crate::segment::take_pages(&mut (*h).resv);
+            let mut n = crate::segment::take_pages(&mut (*h).resv);
+            if n == 0 {
+                // Out of address space or memory: give back everything
+                // cached or free (other classes' pages included), retry once.
+                crate::purge::trim();
+                n = crate::segment::take_pages(&mut (*h).resv);
+            }
             (*h).resv_n = n;
             count_event!(h, on_resv_refill, n as u64);
             if n == 0 {
@@ -181,7 +294,6 @@ unsafe fn create_page(h: *mut Heap, bin: usize) -> *mut Page {
         }
         (*h).resv_n -= 1;
         let p = (*h).resv[(*h).resv_n];
-        let kind = if is_mid(bin) { KIND_MID } else { KIND_SMALL };
         page::format(p, bin, kind, h as usize);
         if is_mid(bin) {
             count!(h, malloc_page_create);
@@ -211,16 +323,19 @@ pub fn reset_all() {
     }
 }
 
-/// Reserved pages go back to the supply (thread exit).
+/// Reserved pages go back to the supply, purged (thread exit, trim).
+/// Returns the bytes purged.
 ///
 /// # Safety
-/// `h` is a heap being torn down by its thread.
-pub unsafe fn return_reservation(h: *mut Heap) {
-    // SAFETY: reserved pages were never formatted and belong to `h`.
+/// `h` is the calling thread's heap (or one being torn down by its thread).
+pub unsafe fn return_reservation(h: *mut Heap) -> usize {
+    let mut batch = crate::segment::PurgeBatch::new();
+    // SAFETY: reserved pages are unformatted or completely free, and belong to `h`.
     unsafe {
         while (*h).resv_n > 0 {
             (*h).resv_n -= 1;
-            crate::segment::give_span((*h).resv[(*h).resv_n], 1);
+            batch.push((*h).resv[(*h).resv_n], 1);
         }
+        batch.flush()
     }
 }

@@ -35,6 +35,14 @@ pub const LOCK_CONTENDED_NS: u64 = knobs::HZ4_MID_LOCK_TIME_STATS_CONTENDED_NS;
 pub const LARGE_CACHE_BYTES: usize = (knobs::HZ4_LARGE_CACHE_MB as usize) << 20;
 pub const HUGE_CACHE_BYTES: usize = (knobs::HZ4_HUGE_CACHE_MB as usize) << 20;
 pub const HUGE_PURGE_MS: u64 = knobs::HZ4_HUGE_PURGE_MS;
+/// Bound of one thread's large span cache, in bytes.
+pub const LARGE_TCACHE_BYTES: usize = (knobs::HZ4_LARGE_TCACHE_KB as usize) << 10;
+/// Bound of the completely free segments kept mapped, in bytes.
+pub const SPARE_BYTES: usize = (knobs::HZ4_SPARE_SEGMENTS_MB as usize) << 20;
+/// Free memory unused for this long (up to twice it) is purged.
+pub const PURGE_DELAY_NS: u64 = knobs::HZ4_PURGE_DELAY_MS * 1_000_000;
+/// Purge with MADV_FREE instead of MADV_DONTNEED.
+pub const PURGE_MADV_FREE: bool = knobs::HZ4_PURGE_MADV_FREE != 0;
 
 // ---- geometry ------------------------------------------------------------
 
@@ -61,8 +69,28 @@ pub const MID_SC_MIN: usize = SMALL_MAX / 256;
 pub const fn mid_bin(sc: usize) -> usize {
     SMALL_CLASSES + sc
 }
-/// Total number of class bins (small then mid).
-pub const BINS: usize = SMALL_CLASSES + MID_SC_COUNT;
+/// Objects just above the mid range, 65537..=131072 bytes, in four 16 KiB
+/// steps (80, 96, 112, 128 KiB), served from runs of pages like small
+/// classes (no local stack, no mid counters), so `malloc(65537)` takes an
+/// 80 KiB slot rather than a 128 KiB span.
+pub const XL_MAX: usize = 128 * 1024;
+pub const XL_CLASSES: usize = 4;
+/// Class-table index of the first XL class (after small and mid).
+pub const XL_FIRST: usize = SMALL_CLASSES + MID_SC_COUNT;
+/// Total number of class bins (small, mid, then XL).
+pub const BINS: usize = XL_FIRST + XL_CLASSES;
+
+/// Whether class bin `bin` is a mid class.
+#[inline(always)]
+pub const fn is_mid_bin(bin: usize) -> bool {
+    bin >= SMALL_CLASSES && bin < XL_FIRST
+}
+
+/// Class bin for an XL `size` (MID_MAX+1..=XL_MAX).
+#[inline(always)]
+pub const fn xl_bin(size: usize) -> usize {
+    XL_FIRST + ((size - MID_MAX - 1) >> 14)
+}
 
 /// Small class index for `size` (1..=SMALL_MAX).
 #[inline(always)]
@@ -74,14 +102,51 @@ pub const fn small_class(size: usize) -> usize {
 pub const fn mid_class(size: usize) -> usize {
     (size - 1) >> 8
 }
-/// Object size of bin `bin` (small or mid).
+/// Object size of bin `bin` (small, mid or XL).
 pub const fn bin_block_size(bin: usize) -> usize {
     if bin < SMALL_CLASSES {
         bin * 16
-    } else {
+    } else if bin < XL_FIRST {
         (bin - SMALL_CLASSES + 1) * 256
+    } else {
+        MID_MAX + (bin - XL_FIRST + 1) * 16384
     }
 }
+
+/// Longest run of pages a small/mid page may span.
+pub const MAX_RUN_PAGES: usize = 8;
+const _: () = assert!(MAX_RUN_PAGES * PAGE_SIZE >= MIN_RUN_OBJECTS * XL_MAX);
+/// Objects a run should hold at least.
+pub const MIN_RUN_OBJECTS: usize = 4;
+
+/// Pages of one small/mid "page" (a run) of objects of `bs` bytes: the
+/// fewest pages (up to `MAX_RUN_PAGES`) holding at least `MIN_RUN_OBJECTS`
+/// objects with at most 1/8 of the run wasted: one page for every small
+/// class and most mid classes up to 16 KiB. So a 40000 B object no longer takes a 64 KiB page of its own
+/// (four pages hold six), and freeing one does not empty its page.
+pub const fn run_pages_for(bs: usize) -> usize {
+    let mut n = 1;
+    while n <= MAX_RUN_PAGES {
+        let run = n * PAGE_SIZE;
+        let cap = run / bs;
+        if cap >= MIN_RUN_OBJECTS && (run - cap * bs) * 8 <= run {
+            return n;
+        }
+        n += 1;
+    }
+    MAX_RUN_PAGES
+}
+
+/// Run length in pages of every bin, computed at compile time.
+pub static RUN_PAGES: [u8; BINS] = {
+    let mut t = [1u8; BINS];
+    let mut bin = 1;
+    while bin < BINS {
+        t[bin] = run_pages_for(bin_block_size(bin)) as u8;
+        bin += 1;
+    }
+    t
+};
 
 /// Pages that one thread takes from the segment supply per segment-lock acquisition.
 pub const RESV_PAGES: usize = 8;
@@ -92,8 +157,6 @@ pub const PAGE_WALK: usize = 8;
 pub const RING_KEEP: u32 = 4;
 /// Bin pages the lock path looks at before creating a page.
 pub const BIN_SCAN: usize = 8;
-/// Per-thread large span cache entries of a k-page span: `LARGE_TCACHE_PAGES / k`, at least 1.
-pub const LARGE_TCACHE_PAGES: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -123,6 +186,37 @@ mod tests {
             assert!(b >= size && b - size < 256, "size {size} -> {b}");
         }
         assert_eq!(MID_SC_COUNT, 256);
+    }
+
+    #[test]
+    fn xl_classes_round_up_to_16k() {
+        assert_eq!(bin_block_size(xl_bin(65537)), 80 * 1024);
+        assert_eq!(bin_block_size(xl_bin(XL_MAX)), XL_MAX);
+        assert_eq!(xl_bin(XL_MAX), BINS - 1);
+        for size in MID_MAX + 1..=XL_MAX {
+            let b = bin_block_size(xl_bin(size));
+            assert!(b >= size && b - size < 16384, "size {size} -> {b}");
+            assert!(!is_mid_bin(xl_bin(size)));
+        }
+        assert!(is_mid_bin(mid_bin(8)) && is_mid_bin(mid_bin(255)));
+    }
+
+    #[test]
+    fn runs_hold_enough_objects_and_waste_little() {
+        for (bin, &n) in RUN_PAGES.iter().enumerate().skip(1) {
+            let bs = bin_block_size(bin);
+            let n = n as usize;
+            let run = n * PAGE_SIZE;
+            assert!((1..=MAX_RUN_PAGES).contains(&n));
+            assert!(run / bs >= MIN_RUN_OBJECTS, "bin {bin} ({bs} B): {n} pages");
+            assert!((run % bs) * 8 <= run, "bin {bin} ({bs} B) wastes too much");
+            if bs <= SMALL_MAX {
+                assert_eq!(n, 1, "bin {bin} ({bs} B)");
+            }
+        }
+        // A 40000 B object: four pages, six objects.
+        assert_eq!(RUN_PAGES[mid_bin(mid_class(40000))], 4);
+        assert_eq!(RUN_PAGES[mid_bin(mid_class(65536))], 4);
     }
 
     #[test]

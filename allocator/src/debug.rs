@@ -9,7 +9,7 @@ use crate::segment::{for_each_segment, Segment, SEG_HUGE};
 /// Totals over all pages of the process.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Census {
-    /// Small pages formatted.
+    /// Small and XL pages (runs) formatted.
     pub small_pages: u64,
     /// Mid pages formatted.
     pub mid_pages: u64,

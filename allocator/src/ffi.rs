@@ -140,6 +140,15 @@ pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
     unsafe { api::usable_size(ptr as *mut u8) }
 }
 
+/// glibc's `malloc_trim`: give every free page, cached span and spare
+/// segment back to the OS now (`pad` is ignored: hz4 keeps no heap top).
+/// Returns 1 if any memory was released, else 0.
+#[no_mangle]
+pub extern "C" fn malloc_trim(pad: usize) -> i32 {
+    let _ = pad;
+    (api::trim() > 0) as i32
+}
+
 /// The effective knob set of this build, as a NUL-terminated `[HZ4_BUILD] ...` line.
 #[no_mangle]
 pub extern "C" fn hz4_build_info() -> *const core::ffi::c_char {

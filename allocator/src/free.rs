@@ -3,7 +3,7 @@
 //! Anything we cannot vouch for aborts with a one-line reason.
 
 use crate::page::{
-    self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_SMALL,
+    self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_RUN_TAIL, KIND_SMALL,
 };
 use crate::segment::{is_ours, page_of};
 use crate::tls;
@@ -27,34 +27,49 @@ pub unsafe fn free(ptr: *mut u8, func: &'static str) {
         let kind = (*p).kind;
         if kind == KIND_SMALL || kind == KIND_MID {
             if !page::is_object_start(p, a) {
-                crate::fatal::invalid_pointer(
-                    func,
-                    "not the start of an object (interior or misaligned pointer)",
-                    a,
-                );
+                not_object_start(a, func);
             }
-            let b = a as *mut Block;
-            if (*b).guard == page::free_mark(p) {
-                crate::fatal::invalid_pointer(func, "double free", a);
-            }
-            let h = tls::heap();
-            // Relaxed: equality with our own heap can only come from our own store.
-            if (*p).owner.load(Ordering::Relaxed) == h as usize {
-                if kind == KIND_MID {
-                    crate::mid::free_local(h, p, b);
-                } else {
-                    page::push_free(p, b);
-                    if (*p).used == 0 {
-                        crate::refill::page_emptied(h, p);
-                    }
-                }
-            } else if kind == KIND_MID {
-                crate::mid::free_remote(h, p, b);
-            } else {
-                page::remote_push(p, b, false);
-            }
+            free_object(p, a as *mut Block, kind, func);
         } else {
             free_other(a, p, kind, func);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_object_start(a: usize, func: &'static str) -> ! {
+    crate::fatal::invalid_pointer(
+        func,
+        "not the start of an object (interior or misaligned pointer)",
+        a,
+    )
+}
+
+/// Free object `b` of small/mid page (or run) `p`, already checked to be an
+/// object start.
+#[inline(always)]
+unsafe fn free_object(p: *mut Page, b: *mut Block, kind: u8, func: &'static str) {
+    // SAFETY: `p` is a formatted small/mid header and `b` one of its objects.
+    unsafe {
+        if (*b).guard == page::free_mark(p) {
+            crate::fatal::invalid_pointer(func, "double free", b as usize);
+        }
+        let h = tls::heap();
+        // Relaxed: equality with our own heap can only come from our own store.
+        if (*p).owner.load(Ordering::Relaxed) == h as usize {
+            if kind == KIND_MID {
+                crate::mid::free_local(h, p, b);
+            } else {
+                page::push_free(p, b);
+                if (*p).used == 0 {
+                    crate::refill::page_emptied(h, p);
+                }
+            }
+        } else if kind == KIND_MID {
+            crate::mid::free_remote(h, p, b);
+        } else {
+            page::remote_push(p, b, false);
         }
     }
 }
@@ -65,6 +80,14 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
     // SAFETY: `p` is the header of the page holding `a`, in one of our segments.
     unsafe {
         match kind {
+            KIND_RUN_TAIL => {
+                let head = page::run_head(p);
+                let off = (a - page::page_start(head) as usize) as u64;
+                if !page::is_object_at(head, off) {
+                    not_object_start(a, func);
+                }
+                free_object(head, a as *mut Block, (*head).kind, func);
+            }
             KIND_LARGE => {
                 if a != page::page_start(p) as usize {
                     crate::fatal::invalid_pointer(func, "interior pointer into a large object", a);
@@ -99,16 +122,26 @@ pub unsafe fn usable_size(ptr: *mut u8, func: &'static str) -> usize {
     // SAFETY: `a` is in one of our segments.
     unsafe {
         // Read only once the address is known to be an object start.
-        let live = |size: usize| {
+        let live = |p: *mut Page, size: usize| {
             if (*(a as *const Block)).guard == page::free_mark(p) {
                 crate::fatal::invalid_pointer(func, "pointer already freed", a);
             }
             size
         };
         match (*p).kind {
-            KIND_SMALL | KIND_MID if page::is_object_start(p, a) => live((*p).block_size as usize),
+            KIND_RUN_TAIL => {
+                let head = page::run_head(p);
+                let off = (a - page::page_start(head) as usize) as u64;
+                if !page::is_object_at(head, off) {
+                    crate::fatal::invalid_pointer(func, "not the start of a live object", a);
+                }
+                live(head, (*head).block_size as usize)
+            }
+            KIND_SMALL | KIND_MID if page::is_object_start(p, a) => {
+                live(p, (*p).block_size as usize)
+            }
             KIND_LARGE if a == page::page_start(p) as usize => {
-                live(((*p).span_pages as usize) << crate::config::PAGE_SHIFT)
+                live(p, ((*p).span_pages as usize) << crate::config::PAGE_SHIFT)
             }
             KIND_HUGE if a & (crate::config::PAGE_SIZE - 1) == 0 => crate::huge::usable(a),
             _ => crate::fatal::invalid_pointer(func, "not the start of a live object", a),

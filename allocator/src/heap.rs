@@ -43,6 +43,8 @@ pub struct Heap {
     pub resv_n: usize,
     /// Large span cache, indexed by page count.
     pub spans: [SpanList; MAX_SPAN_PAGES + 1],
+    /// Bytes of the spans in `spans` (bounded by `HZ4_LARGE_TCACHE_KB`).
+    pub span_bytes: usize,
     /// B57: owner local stack of each mid class and its fill.
     pub stack: [[*mut Block; STACK_ARR]; MID_SC_COUNT],
     pub stack_len: [u8; MID_SC_COUNT],
@@ -128,6 +130,7 @@ pub fn acquire() -> *mut Heap {
         (*h).tick = 0;
         (*h).lock_ticks = 0;
         (*h).resv_n = 0;
+        (*h).span_bytes = 0;
         for s in (*h).spans.iter_mut() {
             *s = SpanList {
                 head: null_mut(),

@@ -132,19 +132,13 @@ static CACHE: CacheCell = CacheCell(UnsafeCell::new(Cache {
 
 /// Coarse monotonic clock in ms (vDSO, no system call). Slow paths only.
 fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    crate::os::coarse_now_ns() / 1_000_000
 }
 
 /// Purge entries unused for at least the purge delay (all of them when
-/// `all`). Cache lock held. Returns whether anything was purged.
-unsafe fn purge_stale(c: &mut Cache, now: u64, all: bool) -> bool {
-    let mut any = false;
+/// `all`). Cache lock held. Returns the bytes purged.
+unsafe fn purge_stale(c: &mut Cache, now: u64, all: bool) -> usize {
+    let mut bytes = 0;
     for e in &mut c.e[..c.n] {
         if e.purged == 0 && (all || now.saturating_sub(e.since_ms) >= HUGE_PURGE_MS) {
             let body = e.len - PAGE_SIZE;
@@ -153,11 +147,11 @@ unsafe fn purge_stale(c: &mut Cache, now: u64, all: bool) -> bool {
                 e.purged = body;
                 // SAFETY: the header page was kept.
                 unsafe { (*(e.seg as *mut Segment)).huge_dirty = PAGE_SIZE };
-                any = true;
+                bytes += body;
             }
         }
     }
-    any
+    bytes
 }
 
 /// Remove entry `i` (cache lock held).
@@ -283,14 +277,13 @@ unsafe fn grow_mapping(seg: *mut Segment, old_len: usize, new_len: usize) -> Opt
     }
 }
 
-/// Purge every cached mapping now (`malloc_trim`). True if anything was purged.
-#[allow(dead_code)] // malloc_trim (the page life-cycle work of issue 12) calls it
-pub fn trim() -> bool {
+/// Purge every cached mapping now (`malloc_trim`). Returns the bytes purged.
+pub fn trim() -> usize {
     LOCK.lock();
     // SAFETY: cache lock held.
-    let any = unsafe { purge_stale(&mut *CACHE.0.get(), 0, true) };
+    let bytes = unsafe { purge_stale(&mut *CACHE.0.get(), 0, true) };
     LOCK.unlock();
-    any
+    bytes
 }
 
 /// Unmap every cached mapping (address-space pressure). True if any was.

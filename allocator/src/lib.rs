@@ -5,7 +5,8 @@
 //! - `config` — knob constants from `HZ4_DEFS_EXTRA` and the size geometry.
 //! - `api` — the internal malloc/free/realloc API; `global` and `ffi` wrap it.
 //! - `heap`, `thread`, `tls` — per-thread heap, its life cycle, the TLS word.
-//! - `page`, `segment`, `os` — page lists, 4 MiB segments and the supply, mmap.
+//! - `page`, `segment`, `os` — page lists, 4 MiB segments and the supply, mmap/madvise.
+//! - `purge` — when free pages, spans and spare segments go back to the OS; `malloc_trim`.
 //! - `refill`, `bins` — class slow path and the global bins (lock path).
 //! - `mid` — mid fast paths and the owner local stack boxes (`mid::local_stack`).
 //! - `large` — page spans and their caches; `huge` — huge mappings, their cache, big alignments.
@@ -31,6 +32,7 @@ mod lockstat;
 mod mid;
 mod os;
 pub mod page;
+pub mod purge;
 mod refill;
 mod segment;
 pub mod stats;

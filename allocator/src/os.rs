@@ -1,13 +1,14 @@
 //! The only place that talks to the kernel about memory: mmap, munmap,
-//! mremap, madvise. Everything returns null/false on failure; nothing here
-//! allocates.
+//! mremap, madvise (`purge`), and the coarse clock the purge delays read.
+//! Everything returns null/false on failure; nothing here allocates.
 //!
 //! Process-wide byte accounting lives here too (relaxed atomics, updated
-//! only by these wrappers, which run on slow paths): bytes mapped now, and
-//! bytes of those that were purged (`madvise`) and not written again since.
-//! `mallinfo2`, `malloc_stats` and the `[HZ4_MEM_STATS]` dump line read them.
+//! only by these wrappers and the segment supply, on slow paths): bytes
+//! mapped now, and bytes of those that are not resident (never touched, or
+//! purged and not handed out again since). `mallinfo2`, `malloc_stats` and
+//! the `[HZ4_MEM_STATS]` dump line read them.
 
-use crate::config::{SEG_MASK, SEG_SIZE};
+use crate::config::{PURGE_MADV_FREE, SEG_MASK, SEG_SIZE};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -161,32 +162,70 @@ pub unsafe fn move_to(p: *mut u8, old_len: usize, dst: *mut u8, new_len: usize) 
     true
 }
 
-/// Give the pages of `p..p+len` back to the kernel (`MADV_DONTNEED`): the
-/// range stays mapped and reads back as zero; touching it faults fresh
-/// pages in. Slow paths only. Counts the purge (here and, in stats builds,
-/// in the dump). False when the kernel refused.
-///
-/// # Safety
-/// `p..p+len` is page-aligned memory of ours whose contents nobody needs.
-pub unsafe fn purge(p: *mut u8, len: usize) -> bool {
-    if len == 0 {
-        return true;
-    }
-    // SAFETY: the caller owns the range and gives up its contents.
-    let ok = unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED) } == 0;
-    if ok {
-        DECOMMITTED.fetch_add(len, Ordering::Relaxed);
-        PURGE_CALLS.fetch_add(1, Ordering::Relaxed);
-        PURGED_BYTES.fetch_add(len, Ordering::Relaxed);
-        crate::stats::note_purge(len);
-    }
-    ok
-}
-
 /// `len` bytes earlier given to `purge` are in use again (handed out, or
 /// unmapped): they leave the decommitted count.
 pub fn note_recommit(len: usize) {
     let _ = DECOMMITTED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
         Some(d.saturating_sub(len))
     });
+}
+
+/// Give the physical pages of `p..p+len` back to the kernel, keeping the
+/// address range mapped: `MADV_DONTNEED` (the next touch reads zeros), or
+/// `MADV_FREE` with `HZ4_PURGE_MADV_FREE` (the kernel reclaims them lazily,
+/// under memory pressure; until then they may keep their old bytes). Every
+/// purge of the allocator goes through here, and is counted. False when the
+/// kernel refused (the range stays as it was, still committed).
+///
+/// # Safety
+/// `p..p+len` is page aligned, inside a mapping of ours, and holds nothing
+/// anyone still needs.
+pub unsafe fn purge(p: *mut u8, len: usize) -> bool {
+    let advice = if PURGE_MADV_FREE {
+        libc::MADV_FREE
+    } else {
+        libc::MADV_DONTNEED
+    };
+    if len == 0 {
+        return true;
+    }
+    // SAFETY: the caller owns the range and its contents are dead.
+    let r = unsafe { libc::madvise(p as *mut libc::c_void, len, advice) };
+    if r != 0 {
+        return false;
+    }
+    DECOMMITTED.fetch_add(len, Ordering::Relaxed);
+    PURGE_CALLS.fetch_add(1, Ordering::Relaxed);
+    PURGED_BYTES.fetch_add(len, Ordering::Relaxed);
+    crate::stats::note_purge(len);
+    true
+}
+
+/// `len` bytes of a fresh mapping that nothing has touched yet (so not
+/// resident): they count as not committed until handed out
+/// (`note_recommit`).
+pub fn note_untouched(len: usize) {
+    DECOMMITTED.fetch_add(len, Ordering::Relaxed);
+}
+
+/// Unmap a whole normal segment the allocator no longer uses, counted.
+///
+/// # Safety
+/// As for `unmap`: `seg..seg+SEG_SIZE` is a segment of ours nobody uses.
+pub unsafe fn unmap_segment(seg: *mut u8) {
+    // SAFETY: caller's contract.
+    unsafe { unmap(seg, SEG_SIZE) };
+    crate::stats::note_segment_unmapped();
+}
+
+/// Monotonic time in nanoseconds from the coarse clock (a vDSO read, no
+/// system call; ticks every few ms). Slow paths only.
+pub fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer; CLOCK_MONOTONIC_COARSE always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

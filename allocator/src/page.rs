@@ -2,9 +2,15 @@
 //!
 //! A page is 64 KiB inside a segment; its metadata (`Page`) lives in the
 //! segment header so that `free` finds it from any object address with two
-//! masks. A small or mid page holds `capacity` objects of one class for the
-//! life of the process (it is never reformatted for another class, which is
-//! what makes a stale pointer in an owner local stack safe to re-check).
+//! masks. A small or mid page holds `capacity` objects of one class; mid
+//! classes above 16 KiB and the XL classes (up to 128 KiB) use a *run* of
+//! `span_pages` consecutive pages (`config::RUN_PAGES`) described by the
+//! first page's header, the others being `KIND_RUN_TAIL` headers that point
+//! back to it. A page keeps its
+//! class while any of its objects can be reached -- live, queued, or in an
+//! owner local stack (B57) -- which is what makes a stale stack pointer safe
+//! to re-check. Only once it is `fully_free` may it go back to the segment
+//! supply and be formatted again, for any class or as part of a large span.
 //!
 //! Lists of a page and who may touch them:
 //! - `free`: objects ready to hand out. Only the owner thread touches it;
@@ -38,6 +44,12 @@ pub const KIND_MID: u8 = 2;
 pub const KIND_LARGE: u8 = 3;
 pub const KIND_LARGE_TAIL: u8 = 4;
 pub const KIND_HUGE: u8 = 5;
+/// A page of a run (mid or XL class) after its first: `span_pages` is the distance back.
+pub const KIND_RUN_TAIL: u8 = 6;
+
+/// Shift of `Page::div_magic`: exact object indexes for offsets below
+/// 2^40 / block size, far beyond the longest run.
+pub const DIV_SHIFT: u32 = 40;
 
 /// `owner` of a page no thread owns. Never equal to a heap address or to null.
 pub const UNOWNED: usize = 1;
@@ -56,7 +68,7 @@ pub struct Page {
     // ---- fixed while the page is formatted ----
     pub capacity: u32,
     pub block_size: u32,
-    /// ceil(2^32 / block_size): object index of an offset without a division.
+    /// ceil(2^DIV_SHIFT / block_size): object index of an offset without a division.
     pub div_magic: u64,
     /// Class bin (small or mid) of the page.
     pub bin: u16,
@@ -123,19 +135,26 @@ pub fn page_start(p: *mut Page) -> *mut u8 {
 /// `p` is a page of ours that no other thread can reach yet.
 pub unsafe fn format(p: *mut Page, bin: usize, kind: u8, owner: usize) {
     let bs = crate::config::bin_block_size(bin) as u32;
-    // SAFETY: the page is private to the caller (fresh from the supply).
+    let n = crate::config::RUN_PAGES[bin] as u32;
+    // SAFETY: the page (and the rest of its run) is private to the caller
+    // (fresh from the supply).
     unsafe {
+        for j in 1..n {
+            let t = p.add(j as usize);
+            (*t).span_pages = j;
+            (*t).kind = KIND_RUN_TAIL;
+        }
         (*p).free = null_mut();
         (*p).used = 0;
         (*p).bump = 0;
         (*p).next = p;
         (*p).prev = p;
-        (*p).capacity = (crate::config::PAGE_SIZE as u32) / bs;
+        (*p).capacity = n * (crate::config::PAGE_SIZE as u32) / bs;
         (*p).block_size = bs;
-        (*p).div_magic = (1u64 << 32).div_ceil(bs as u64);
+        (*p).div_magic = (1u64 << DIV_SHIFT).div_ceil(bs as u64);
         (*p).bin = bin as u16;
         (*p).in_bin = 0;
-        (*p).span_pages = 1;
+        (*p).span_pages = n;
         (*p).remote.store(0, Ordering::Relaxed);
         (*p).owner.store(owner, Ordering::Relaxed);
         // Release: the fields above are complete before anyone sees the kind.
@@ -294,6 +313,36 @@ pub unsafe fn has_any_free(p: *mut Page) -> bool {
     unsafe { !(*p).free.is_null() || (*p).bump < (*p).capacity || remote_pending(p) }
 }
 
+/// True when every object of `p` is back on its free list or never carved:
+/// nothing live, nothing on the remote queue, and (with B57) no object of
+/// the page in anyone's local stack -- stacked objects count as free in
+/// `used` but are not on the list, so the list must hold all `bump` carved
+/// objects. Such a page is unreachable from anywhere but its header, so it
+/// may go back to the segment supply and be reformatted for another class.
+///
+/// # Safety
+/// Caller owns `p` (or holds its bin lock while it is unowned).
+#[inline]
+pub unsafe fn fully_free(p: *mut Page) -> bool {
+    // SAFETY: owner-only fields plus an atomic load.
+    unsafe {
+        if (*p).used != 0 || (*p).remote.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        // Only mid objects are ever stacked; mid pages hold few objects.
+        if crate::config::B57 && (*p).kind == KIND_MID {
+            let mut n = 0u32;
+            let mut b = (*p).free;
+            while !b.is_null() {
+                n += 1;
+                b = (*b).next;
+            }
+            return n == (*p).bump;
+        }
+        true
+    }
+}
+
 /// Object pointer check: `ptr` must be the start of an object of `p`.
 /// Returns false for interior or misaligned pointers.
 ///
@@ -301,12 +350,49 @@ pub unsafe fn has_any_free(p: *mut Page) -> bool {
 /// `p` is the header of a formatted small or mid page.
 #[inline(always)]
 pub unsafe fn is_object_start(p: *const Page, ptr: usize) -> bool {
-    let off = (ptr & (crate::config::PAGE_SIZE - 1)) as u64;
+    // SAFETY: forwarded contract; `ptr` is in the run's first page.
+    unsafe { is_object_at(p, (ptr & (crate::config::PAGE_SIZE - 1)) as u64) }
+}
+
+/// Whether byte offset `off` from the start of `p`'s run is an object start.
+///
+/// # Safety
+/// `p` is the header of a formatted small or mid page (the run's first).
+#[inline(always)]
+pub unsafe fn is_object_at(p: *const Page, off: u64) -> bool {
     // SAFETY: `p` is a formatted page; these fields are fixed while formatted.
     let (magic, bs, cap) =
         unsafe { ((*p).div_magic, (*p).block_size as u64, (*p).capacity as u64) };
-    let idx = (off * magic) >> 32;
+    let idx = (off * magic) >> DIV_SHIFT;
     idx * bs == off && idx < cap
+}
+
+/// The first page of the run that tail page `t` belongs to.
+///
+/// # Safety
+/// `t` is a `KIND_RUN_TAIL` header.
+#[inline(always)]
+pub unsafe fn run_head(t: *mut Page) -> *mut Page {
+    // SAFETY: a tail's `span_pages` is its distance back to the run's first page.
+    unsafe { t.sub((*t).span_pages as usize) }
+}
+
+/// The header describing the small/mid object at `addr` (the run's first
+/// page for an object on a tail page).
+///
+/// # Safety
+/// `addr` is in one of our segments.
+#[inline(always)]
+pub unsafe fn object_page(addr: usize) -> *mut Page {
+    let p = crate::segment::page_of(addr);
+    // SAFETY: page headers of our segments are readable.
+    unsafe {
+        if (*p).kind == KIND_RUN_TAIL {
+            run_head(p)
+        } else {
+            p
+        }
+    }
 }
 
 #[cfg(test)]
@@ -318,9 +404,14 @@ mod tests {
             if bs == 0 {
                 continue;
             }
-            let magic = (1u64 << 32).div_ceil(bs);
-            for off in (0..65536u64).step_by(16) {
-                assert_eq!((off * magic) >> 32, off / bs, "bs {bs} off {off}");
+            let magic = (1u64 << super::DIV_SHIFT).div_ceil(bs);
+            let run = crate::config::RUN_PAGES[bin] as u64 * 65536;
+            for off in (0..run).step_by(16) {
+                assert_eq!(
+                    (off * magic) >> super::DIV_SHIFT,
+                    off / bs,
+                    "bs {bs} off {off}"
+                );
             }
         }
     }

@@ -3,7 +3,7 @@
 //! the other pages this thread owns in the class (retiring surplus empty
 //! ones), and finally the lock path (global bin or a new page).
 
-use crate::config::{mid_bin, PAGE_WALK, SMALL_CLASSES};
+use crate::config::{mid_bin, PAGE_WALK, RESV_PAGES};
 use crate::heap::{empty_page, Heap};
 use crate::page::{self, Page};
 use crate::stats::{count, count_event};
@@ -51,7 +51,7 @@ pub unsafe fn ring_remove(h: *mut Heap, bin: usize, p: *mut Page) {
 #[cold]
 #[inline(never)]
 pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
-    let mid = bin >= SMALL_CLASSES;
+    let mid = crate::config::is_mid_bin(bin);
     // SAFETY: `h` is the caller's heap; every page reached is owned by `h`.
     unsafe {
         let cur = (*h).bins[bin].cur;
@@ -162,20 +162,56 @@ pub unsafe fn page_emptied(h: *mut Heap, p: *mut Page) {
     }
 }
 
-/// Hand an empty surplus page of `h` to the global bin.
+/// Hand an empty surplus page of `h` to the global bin, or, when it is
+/// completely free and the bin keeps enough of those, to the page supply.
 unsafe fn retire(h: *mut Heap, bin: usize, p: *mut Page) {
     // SAFETY: `p` is owned by `h` and in its ring of `bin`.
     unsafe {
         ring_remove(h, bin, p);
-        crate::bins::release_page(p);
+        let empty = page::fully_free(p);
+        if !crate::bins::release_page(p, empty) {
+            free_page(h, p);
+        }
     }
 }
 
-/// Release every page of every class of `h` to the global bins (thread exit).
+/// Give a completely free page (or run) of `h` back for any use: a single
+/// page to the thread's reservation (spilling half of a full one to the
+/// supply in one lock), a run straight to the supply.
 ///
 /// # Safety
-/// `h` is the calling thread's heap, being torn down.
-pub unsafe fn release_all(h: *mut Heap) {
+/// `h` is the calling thread's heap, owns `p`, and `page::fully_free(p)`.
+unsafe fn free_page(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is completely free and ours: nothing else reaches it.
+    unsafe {
+        let k = (*p).span_pages;
+        (*p).owner
+            .store(page::UNOWNED, core::sync::atomic::Ordering::Relaxed);
+        if k != 1 {
+            crate::segment::give_span(p, k);
+            return;
+        }
+        (*p).kind = page::KIND_UNUSED;
+        if (*h).resv_n == RESV_PAGES {
+            let keep = RESV_PAGES / 2;
+            let resv = &(*h).resv;
+            crate::segment::give_pages(&resv[keep..]);
+            (*h).resv_n = keep;
+        }
+        (*h).resv[(*h).resv_n] = p;
+        (*h).resv_n += 1;
+    }
+}
+
+/// Release every page of every class of `h` (thread exit): completely free
+/// ones go back to the supply purged, the rest to the global bins. Returns
+/// the bytes purged.
+///
+/// # Safety
+/// `h` is the calling thread's heap, being torn down, with its local stacks
+/// already flushed.
+pub unsafe fn release_all(h: *mut Heap) -> usize {
+    let mut batch = crate::segment::PurgeBatch::new();
     // SAFETY: every page in `h`'s rings is owned by `h`.
     unsafe {
         for bin in 0..crate::config::BINS {
@@ -185,8 +221,13 @@ pub unsafe fn release_all(h: *mut Heap) {
                 if crate::page::remote_pending(p) {
                     page::drain_remote(p);
                 }
-                crate::bins::release_page(p);
+                if page::fully_free(p) {
+                    batch.push(p, (*p).span_pages);
+                } else {
+                    crate::bins::release_page(p, false);
+                }
             }
         }
+        batch.flush()
     }
 }

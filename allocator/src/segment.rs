@@ -4,7 +4,9 @@
 //! them) and the page supply (single pages for small/mid classes, runs of
 //! pages for large spans), guarded by the one segment lock.
 
-use crate::config::{PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT, SEG_SIZE};
+use crate::config::{
+    PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT, SEG_SIZE, SPARE_BYTES,
+};
 use crate::page::Page;
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
@@ -31,8 +33,15 @@ pub struct Segment {
     pub huge_dirty: usize,
     /// Pages not handed out, one bit per page (segment lock).
     pub free_mask: u64,
-    /// Next segment with free pages (segment lock).
+    /// Pages whose memory may be committed: handed out since their last
+    /// purge (segment lock).
+    pub dirty_mask: u64,
+    /// Free dirty pages the previous purge round saw (segment lock).
+    pub aged_mask: u64,
+    /// Next segment with free pages, or next spare (segment lock).
     pub next: *mut Segment,
+    /// Previous segment on the supply list (segment lock).
+    pub prev: *mut Segment,
     pub pages: [Page; PAGES_PER_SEG],
 }
 
@@ -115,19 +124,26 @@ pub(crate) fn map_set(seg: *mut Segment, on: bool) -> bool {
 }
 
 // ---- page supply -----------------------------------------------------------
+//
+// Free pages of a segment are the bits of `free_mask`. A page is *dirty*
+// (its memory may be committed) from the moment it is handed out until it is
+// purged; `dirty_mask` tracks that. Purging is two-generational: a pass
+// marks the free dirty pages it sees in `aged_mask`, and the next pass, at
+// least `HZ4_PURGE_DELAY_MS` later, purges those still free and aged. So a
+// page is purged after it has been free for between one and two delays, and
+// a page taken in between (its aged bit is cleared) is not. A segment whose
+// pages are all free leaves the supply list for the spare list (bounded in
+// bytes by `HZ4_SPARE_SEGMENTS_MB`; spare segments are purged the same way)
+// or, past the bound, is unmapped.
 
 struct Supply {
     /// Segments that still have free pages.
     head: UnsafeCell<*mut Segment>,
     /// Completely free segments kept instead of unmapped (linked by `next`).
     spare: UnsafeCell<*mut Segment>,
-    spare_n: UnsafeCell<usize>,
+    /// Bytes of the spare segments (including ones a purge has claimed).
+    spare_bytes: UnsafeCell<usize>,
 }
-
-/// Empty segments kept mapped (and committed) for reuse: a large-object
-/// workload that frees and reallocates whole segments' worth of spans would
-/// otherwise unmap and re-fault them over and over.
-const SPARE_MAX: usize = 8;
 
 // SAFETY: every field is only touched with SUPPLY_LOCK held.
 unsafe impl Sync for Supply {}
@@ -136,7 +152,7 @@ pub static SUPPLY_LOCK: Lock = Lock::new();
 static SUPPLY: Supply = Supply {
     head: UnsafeCell::new(null_mut()),
     spare: UnsafeCell::new(null_mut()),
-    spare_n: UnsafeCell::new(0),
+    spare_bytes: UnsafeCell::new(0),
 };
 
 /// Map and register a fresh normal segment. Segment lock held.
@@ -151,7 +167,12 @@ unsafe fn new_segment() -> *mut Segment {
         (*seg).magic = SEG_MAGIC;
         (*seg).kind = SEG_NORMAL;
         (*seg).free_mask = ALL_DATA_PAGES;
+        (*seg).dirty_mask = 0;
+        // Data pages are not resident until first handed out.
+        crate::os::note_untouched(ALL_DATA_PAGES.count_ones() as usize * PAGE_SIZE);
+        (*seg).aged_mask = 0;
         (*seg).next = null_mut();
+        (*seg).prev = null_mut();
         (*seg).in_list = 0;
     }
     if !map_set(seg, true) {
@@ -168,47 +189,63 @@ unsafe fn link(seg: *mut Segment) {
     // SAFETY: segment lock held by the caller.
     unsafe {
         if (*seg).in_list == 0 {
-            (*seg).next = *SUPPLY.head.get();
+            let head = *SUPPLY.head.get();
+            (*seg).next = head;
+            (*seg).prev = null_mut();
+            if !head.is_null() {
+                (*head).prev = seg;
+            }
             *SUPPLY.head.get() = seg;
             (*seg).in_list = 1;
         }
     }
 }
 
-/// Drop segments without free pages from the front part of the list while
-/// walking it. Segment lock held. Returns the first segment with a page run
-/// satisfying `pick`, or null.
-unsafe fn find(mut pick: impl FnMut(u64) -> Option<u32>) -> (*mut Segment, u32) {
+/// Segments a search looks at (beyond those it drops as full) before it
+/// takes a fresh segment instead: bounds the time under the segment lock
+/// when the list is long and fragmented. An unbounded search runs only when
+/// no fresh segment can be had.
+const FIND_LIMIT: usize = 8;
+
+/// Walk the supply list, dropping segments without free pages, and return
+/// the first segment with a page run satisfying `pick` (`need` free pages
+/// at least), or null after `limit` candidates. Segment lock held.
+unsafe fn find(
+    need: u32,
+    limit: usize,
+    mut pick: impl FnMut(u64) -> Option<u32>,
+) -> (*mut Segment, u32) {
     // SAFETY: list links are only changed under the segment lock we hold.
     unsafe {
-        let mut prev: *mut *mut Segment = SUPPLY.head.get();
-        let mut cur = *prev;
-        while !cur.is_null() {
+        let mut cur = *SUPPLY.head.get();
+        let mut seen = 0;
+        while !cur.is_null() && seen < limit {
+            let next = (*cur).next;
             let mask = (*cur).free_mask;
             if mask == 0 {
-                *prev = (*cur).next;
-                (*cur).in_list = 0;
-                cur = *prev;
-                continue;
+                unlink(cur);
+            } else {
+                seen += 1;
+                if mask.count_ones() >= need {
+                    if let Some(i) = pick(mask) {
+                        return (cur, i);
+                    }
+                }
             }
-            if let Some(i) = pick(mask) {
-                return (cur, i);
-            }
-            prev = core::ptr::addr_of_mut!((*cur).next);
-            cur = *prev;
+            cur = next;
         }
         (null_mut(), 0)
     }
 }
 
-/// Take a fresh segment (the spare or a new mapping) and link it. Segment lock held.
+/// Take a fresh segment (a spare or a new mapping) and link it. Segment lock held.
 unsafe fn grow() -> *mut Segment {
     // SAFETY: segment lock held by the caller.
     unsafe {
         let spare = *SUPPLY.spare.get();
         let seg = if !spare.is_null() {
             *SUPPLY.spare.get() = (*spare).next;
-            *SUPPLY.spare_n.get() -= 1;
+            *SUPPLY.spare_bytes.get() -= SEG_SIZE;
             (*spare).next = null_mut();
             spare
         } else {
@@ -221,15 +258,32 @@ unsafe fn grow() -> *mut Segment {
     }
 }
 
-/// Fill `out` with up to `out.len()` single free pages (for small/mid use).
-/// Returns how many were taken. Takes the segment lock once.
+/// Mark pages `bits` of `seg` handed out. Segment lock held.
+#[inline]
+unsafe fn claim(seg: *mut Segment, bits: u64) {
+    // SAFETY: segment lock held by the caller.
+    unsafe {
+        let clean = bits & !(*seg).dirty_mask;
+        if clean != 0 {
+            crate::os::note_recommit(clean.count_ones() as usize * PAGE_SIZE);
+        }
+        (*seg).free_mask &= !bits;
+        (*seg).dirty_mask |= bits;
+        (*seg).aged_mask &= !bits;
+    }
+}
+
+/// Fill `out` with up to `out.len()` single free pages (for small/mid use),
+/// committed (dirty) ones first. Returns how many were taken. Takes the
+/// segment lock once.
 pub fn take_pages(out: &mut [*mut Page]) -> usize {
+    crate::purge::maybe();
     SUPPLY_LOCK.lock();
     let mut n = 0;
     // SAFETY: segment lock held for the whole loop.
     unsafe {
         while n < out.len() {
-            let (mut seg, _) = find(|m| if m != 0 { Some(0) } else { None });
+            let (mut seg, _) = find(1, usize::MAX, |m| if m != 0 { Some(0) } else { None });
             if seg.is_null() {
                 seg = grow();
                 if seg.is_null() {
@@ -237,8 +291,10 @@ pub fn take_pages(out: &mut [*mut Page]) -> usize {
                 }
             }
             while n < out.len() && (*seg).free_mask != 0 {
-                let i = (*seg).free_mask.trailing_zeros() as usize;
-                (*seg).free_mask &= !(1u64 << i);
+                let free = (*seg).free_mask;
+                let warm = free & (*seg).dirty_mask;
+                let i = if warm != 0 { warm } else { free }.trailing_zeros() as usize;
+                claim(seg, 1u64 << i);
                 out[n] = core::ptr::addr_of_mut!((*seg).pages).cast::<Page>().add(i);
                 n += 1;
             }
@@ -264,12 +320,23 @@ fn run_start(mask: u64, k: u32) -> Option<u32> {
     }
 }
 
+/// Bits of the run of `k` pages starting at page `i`.
+#[inline]
+fn run_bits(i: u32, k: u32) -> u64 {
+    if k >= 64 {
+        !0
+    } else {
+        ((1u64 << k) - 1) << i
+    }
+}
+
 /// Take a run of `k` pages (1..=MAX_SPAN_PAGES) and return its first page, or null.
 pub fn take_span(k: u32) -> *mut Page {
+    crate::purge::maybe();
     SUPPLY_LOCK.lock();
     // SAFETY: segment lock held.
     let page = unsafe {
-        let (mut seg, mut i) = find(|m| run_start(m, k));
+        let (mut seg, mut i) = find(k, FIND_LIMIT, |m| run_start(m, k));
         if seg.is_null() {
             seg = grow();
             i = if seg.is_null() {
@@ -278,11 +345,14 @@ pub fn take_span(k: u32) -> *mut Page {
                 run_start((*seg).free_mask, k).unwrap_or(0)
             };
         }
+        if seg.is_null() {
+            // No fresh segment: search the whole list after all.
+            (seg, i) = find(k, usize::MAX, |m| run_start(m, k));
+        }
         if seg.is_null() || i == 0 {
             null_mut()
         } else {
-            let bits = if k == 64 { !0 } else { ((1u64 << k) - 1) << i };
-            (*seg).free_mask &= !bits;
+            claim(seg, run_bits(i, k));
             core::ptr::addr_of_mut!((*seg).pages)
                 .cast::<Page>()
                 .add(i as usize)
@@ -292,36 +362,174 @@ pub fn take_span(k: u32) -> *mut Page {
     page
 }
 
-/// Return a run of `k` pages starting at page `first` to the supply.
-///
-/// # Safety
-/// The run was taken with `take_span`/`take_pages` and nothing in it is live.
-pub unsafe fn give_span(first: *mut Page, k: u32) {
+/// Segment and first page index of the run starting at page header `first`.
+#[inline]
+fn locate(first: *mut Page) -> (*mut Segment, u32) {
     let seg = segment_of(first as usize);
     // SAFETY: `first` points into seg's page array.
     let i = unsafe {
         (first as usize - core::ptr::addr_of!((*seg).pages) as usize) / core::mem::size_of::<Page>()
     };
-    let bits = ((1u64 << k) - 1) << i;
-    SUPPLY_LOCK.lock();
-    // SAFETY: segment lock held; the run is dead (caller's contract).
+    (seg, i as u32)
+}
+
+/// Pages `bits` of `seg` are free again (`purged`: and no longer dirty).
+/// A segment that becomes completely free goes to the spare list or is
+/// unmapped. Segment lock held.
+unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool) {
+    // SAFETY: segment lock held by the caller; the pages are dead.
     unsafe {
-        for j in 0..k as usize {
-            (*first.add(j)).kind = crate::page::KIND_UNUSED;
-        }
         (*seg).free_mask |= bits;
+        if purged {
+            (*seg).dirty_mask &= !bits;
+            (*seg).aged_mask &= !bits;
+        }
         if (*seg).free_mask == ALL_DATA_PAGES {
             unlink(seg);
-            if *SUPPLY.spare_n.get() < SPARE_MAX {
+            if *SUPPLY.spare_bytes.get() + SEG_SIZE <= SPARE_BYTES {
                 (*seg).next = *SUPPLY.spare.get();
                 *SUPPLY.spare.get() = seg;
-                *SUPPLY.spare_n.get() += 1;
+                *SUPPLY.spare_bytes.get() += SEG_SIZE;
             } else {
                 map_set(seg, false);
-                crate::os::unmap(seg as *mut u8, SEG_SIZE);
+                let clean = ALL_DATA_PAGES & !(*seg).dirty_mask;
+                crate::os::note_recommit(clean.count_ones() as usize * PAGE_SIZE);
+                crate::os::unmap_segment(seg as *mut u8);
             }
         } else {
             link(seg);
+        }
+    }
+}
+
+/// Mark a dead run's page headers unused.
+unsafe fn retire_headers(first: *mut Page, k: u32) {
+    for j in 0..k as usize {
+        // SAFETY: the run's headers are ours (caller's contract).
+        unsafe { (*first.add(j)).kind = crate::page::KIND_UNUSED };
+    }
+}
+
+/// Return a run of `k` pages starting at page `first` to the supply.
+///
+/// # Safety
+/// The run was taken with `take_span`/`take_pages` and nothing in it is live
+/// or reachable (no list, cache or local stack holds any of its objects).
+pub unsafe fn give_span(first: *mut Page, k: u32) {
+    let (seg, i) = locate(first);
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held; the run is dead (caller's contract).
+    unsafe {
+        retire_headers(first, k);
+        put_back(seg, run_bits(i, k), false);
+    }
+    SUPPLY_LOCK.unlock();
+}
+
+/// Purge and return dead runs `(first page, pages)`: sorted by address,
+/// neighbours merged into one madvise each (outside the lock), then all
+/// given back in one lock acquisition. Returns the bytes purged.
+///
+/// # Safety
+/// Each run was taken from the supply and is dead and unreachable; no run
+/// appears twice.
+pub unsafe fn give_runs_purged(runs: &mut [(*mut Page, u32)]) -> usize {
+    runs.sort_unstable_by_key(|r| r.0 as usize);
+    let mut bytes = 0;
+    let mut i = 0;
+    while i < runs.len() {
+        // Extend over the following runs that start where this one ends.
+        let start = crate::page::page_start(runs[i].0) as usize;
+        let mut end = start + ((runs[i].1 as usize) << PAGE_SHIFT);
+        let mut j = i + 1;
+        while j < runs.len() && crate::page::page_start(runs[j].0) as usize == end {
+            end += (runs[j].1 as usize) << PAGE_SHIFT;
+            j += 1;
+        }
+        // SAFETY: the merged range covers dead runs of ours (caller's contract).
+        let ok = unsafe { crate::os::purge(start as *mut u8, end - start) };
+        if ok {
+            bytes += end - start;
+        } else {
+            // Not purged: give these back as dirty.
+            for r in runs[i..j].iter_mut() {
+                r.1 |= NOT_PURGED;
+            }
+        }
+        i = j;
+    }
+    SUPPLY_LOCK.lock();
+    for &(first, k) in runs.iter() {
+        let purged = k & NOT_PURGED == 0;
+        let k = k & !NOT_PURGED;
+        let (seg, i) = locate(first);
+        // SAFETY: segment lock held; the run is dead (caller's contract).
+        unsafe {
+            retire_headers(first, k);
+            put_back(seg, run_bits(i, k), purged);
+        }
+    }
+    SUPPLY_LOCK.unlock();
+    bytes
+}
+
+/// Dead runs collected for `give_runs_purged`, flushed every 32.
+pub struct PurgeBatch {
+    runs: [(*mut Page, u32); 32],
+    n: usize,
+    /// Bytes purged so far.
+    pub bytes: usize,
+}
+
+impl PurgeBatch {
+    pub const fn new() -> Self {
+        PurgeBatch {
+            runs: [(null_mut(), 0); 32],
+            n: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Add dead run `first..first+k`.
+    ///
+    /// # Safety
+    /// As for `give_runs_purged`.
+    pub unsafe fn push(&mut self, first: *mut Page, k: u32) {
+        self.runs[self.n] = (first, k);
+        self.n += 1;
+        if self.n == self.runs.len() {
+            // SAFETY: forwarded contract.
+            unsafe { self.flush() };
+        }
+    }
+
+    /// Purge and return what was collected. Returns the bytes purged in total.
+    ///
+    /// # Safety
+    /// As for `give_runs_purged`.
+    pub unsafe fn flush(&mut self) -> usize {
+        // SAFETY: forwarded contract.
+        self.bytes += unsafe { give_runs_purged(&mut self.runs[..self.n]) };
+        self.n = 0;
+        self.bytes
+    }
+}
+
+/// Flag in a run's page count: its purge failed.
+const NOT_PURGED: u32 = 1 << 31;
+
+/// Return single free pages to the supply in one lock acquisition.
+///
+/// # Safety
+/// Each page was taken with `take_pages` and is dead and unreachable.
+pub unsafe fn give_pages(pages: &[*mut Page]) {
+    SUPPLY_LOCK.lock();
+    for &p in pages {
+        let (seg, i) = locate(p);
+        // SAFETY: segment lock held; the page is dead (caller's contract).
+        unsafe {
+            retire_headers(p, 1);
+            put_back(seg, 1u64 << i, false);
         }
     }
     SUPPLY_LOCK.unlock();
@@ -334,16 +542,148 @@ unsafe fn unlink(seg: *mut Segment) {
         if (*seg).in_list == 0 {
             return;
         }
-        let mut prev: *mut *mut Segment = SUPPLY.head.get();
-        while !(*prev).is_null() {
-            if *prev == seg {
-                *prev = (*seg).next;
-                break;
-            }
-            prev = core::ptr::addr_of_mut!((**prev).next);
+        let (prev, next) = ((*seg).prev, (*seg).next);
+        if prev.is_null() {
+            *SUPPLY.head.get() = next;
+        } else {
+            (*prev).next = next;
         }
+        if !next.is_null() {
+            (*next).prev = prev;
+        }
+        (*seg).next = null_mut();
+        (*seg).prev = null_mut();
         (*seg).in_list = 0;
     }
+}
+
+/// Segments one purge round claims at most (the batch between two lock holds).
+const PURGE_BATCH: usize = 64;
+
+/// One claimed purge job: pages `bits` of `seg`, taken off the free mask
+/// (or, for a spare segment, off the spare list) while they are madvised.
+#[derive(Clone, Copy)]
+struct Job {
+    seg: *mut Segment,
+    /// Pages claimed.
+    bits: u64,
+    /// Pages whose purge succeeded (clean now).
+    purged: u64,
+    spare: bool,
+}
+
+/// madvise every run of set bits of `bits` in `seg`. Returns bytes purged
+/// and clears from `bits` the pages whose purge failed.
+unsafe fn purge_runs(seg: *mut Segment, bits: &mut u64) -> usize {
+    let mut left = *bits;
+    let mut done = 0;
+    while left != 0 {
+        let i = left.trailing_zeros();
+        let k = (!(left >> i)).trailing_zeros();
+        let run = run_bits(i, k);
+        left &= !run;
+        let start = (seg as usize + ((i as usize) << PAGE_SHIFT)) as *mut u8;
+        let len = (k as usize) << PAGE_SHIFT;
+        // SAFETY: the pages are claimed by the caller: free, unreachable,
+        // and out of the free mask so no thread can take them meanwhile.
+        if unsafe { crate::os::purge(start, len) } {
+            done += len;
+        } else {
+            *bits &= !run;
+        }
+    }
+    done
+}
+
+/// One purge round over the supply and the spare segments. Not forced: age
+/// the free dirty pages and purge the ones aged by the previous round (at
+/// most `PURGE_BATCH` segments). Forced: purge every free dirty page now.
+/// madvise runs with the segment lock dropped. Returns the bytes purged.
+pub fn purge(force: bool) -> usize {
+    let mut total = 0;
+    // A forced purge repeats until a round finds nothing; bounded in case a
+    // madvise keeps failing (those pages stay dirty and would be found again).
+    for _ in 0..4096 {
+        let mut jobs = [Job {
+            seg: null_mut(),
+            bits: 0,
+            purged: 0,
+            spare: false,
+        }; PURGE_BATCH];
+        let mut n = 0;
+        SUPPLY_LOCK.lock();
+        // SAFETY: segment lock held while the lists and masks are read and claimed.
+        unsafe {
+            let mut seg = *SUPPLY.head.get();
+            while !seg.is_null() && n < PURGE_BATCH {
+                let cand = (*seg).free_mask & (*seg).dirty_mask;
+                let bits = if force { cand } else { cand & (*seg).aged_mask };
+                (*seg).aged_mask = cand & !bits;
+                if bits != 0 {
+                    (*seg).free_mask &= !bits;
+                    jobs[n] = Job {
+                        seg,
+                        bits,
+                        purged: 0,
+                        spare: false,
+                    };
+                    n += 1;
+                }
+                seg = (*seg).next;
+            }
+            // Spare segments: claim a whole one by taking it off the list.
+            let mut prev: *mut *mut Segment = SUPPLY.spare.get();
+            while !(*prev).is_null() && n < PURGE_BATCH {
+                let seg = *prev;
+                let cand = (*seg).dirty_mask;
+                let bits = if force { cand } else { cand & (*seg).aged_mask };
+                (*seg).aged_mask = cand & !bits;
+                if bits != 0 {
+                    *prev = (*seg).next;
+                    (*seg).next = null_mut();
+                    jobs[n] = Job {
+                        seg,
+                        bits,
+                        purged: 0,
+                        spare: true,
+                    };
+                    n += 1;
+                } else {
+                    prev = core::ptr::addr_of_mut!((*seg).next);
+                }
+            }
+        }
+        SUPPLY_LOCK.unlock();
+        if n == 0 {
+            break;
+        }
+        for j in jobs.iter_mut().take(n) {
+            j.purged = j.bits;
+            // SAFETY: the job's pages were claimed above.
+            total += unsafe { purge_runs(j.seg, &mut j.purged) };
+        }
+        SUPPLY_LOCK.lock();
+        // SAFETY: segment lock held; the claimed pages go back, purged ones clean.
+        unsafe {
+            for j in jobs.iter().take(n) {
+                let (claimed, purged) = (j.bits, j.purged);
+                if j.spare {
+                    (*j.seg).dirty_mask &= !purged;
+                    (*j.seg).aged_mask &= !purged;
+                    (*j.seg).next = *SUPPLY.spare.get();
+                    *SUPPLY.spare.get() = j.seg;
+                } else {
+                    (*j.seg).dirty_mask &= !purged;
+                    put_back(j.seg, claimed, false);
+                }
+            }
+        }
+        SUPPLY_LOCK.unlock();
+        if !force || n < PURGE_BATCH {
+            break;
+        }
+    }
+    total
 }
 
 /// Call `f` on every segment in the map (tests and diagnostics; the caller

@@ -88,7 +88,6 @@ pub(crate) fn note_purge(bytes: usize) {
 
 /// A normal segment was unmapped (all its pages free).
 #[inline]
-#[allow(dead_code)] // called by the segment-unmapping code
 pub(crate) fn note_segment_unmapped() {
     if STATS {
         hz4_stats::MEM.segments_unmapped.inc_shared();

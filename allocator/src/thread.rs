@@ -86,11 +86,15 @@ pub unsafe fn teardown(h: *mut Heap) {
         if crate::config::B57 {
             crate::mid::local_stack::flush(h);
         }
-        crate::refill::release_all(h);
-        crate::large::flush(h);
-        crate::bins::return_reservation(h);
+        // The thread's caches go back purged: its free pages, its span
+        // cache and its reservation.
+        let mut bytes = crate::refill::release_all(h);
+        bytes += crate::large::release_thread_cache(h);
+        bytes += crate::bins::return_reservation(h);
+        crate::purge::note_purged(bytes);
         tls::set_heap(core::ptr::null_mut());
         heap::release(h);
+        crate::purge::maybe();
     }
 }
 
@@ -117,6 +121,7 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
+    crate::purge::reset_after_fork();
     heap::POOL_LOCK.force_unlock();
     crate::segment::SUPPLY_LOCK.force_unlock();
     crate::huge::reset();

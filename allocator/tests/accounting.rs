@@ -9,6 +9,9 @@
 //! - `pop_gated_remote` / `push_gated_remote` (B58): A stacks an object of a
 //!   page, B frees another object of that page remotely, A mallocs.
 //!
+//! - cross-class reuse: pages freed by a mid class serve a small class, and
+//!   purges (`trim`) run between the frees and the stale pops above.
+//!
 //! In every build it checks that every object comes back exactly once and
 //! the census of live mid objects returns to where it started. In builds
 //! with the local stack and stats, it also checks the stale counters moved.
@@ -60,6 +63,10 @@ fn stale_paths_keep_page_accounting_exact() {
     std::thread::spawn(|| {
         let objs = alloc_n(64); // 32 pages of this class
         free_all(objs); // the first frees fill the stack; emptied pages go to the bin
+                        // Purge everything free now: pages whose objects sit in our stack
+                        // must stay in their class (not completely free), or the pops below
+                        // would hand out objects of reformatted pages.
+        hz4::api::trim();
         let again = alloc_n(64); // pops meet pages nobody owns now
         let mut sorted = again.clone();
         sorted.sort();
@@ -95,6 +102,7 @@ fn stale_paths_keep_page_accounting_exact() {
             .collect();
         free_all(firsts);
         free_all(rest);
+        hz4::api::trim(); // as above: stacked objects keep their pages' class
         to_b.send(()).unwrap(); // B may now take our emptied pages
         a_rx.recv().unwrap();
         let again = alloc_sized(SMALLER, 16);
@@ -148,6 +156,37 @@ fn stale_paths_keep_page_accounting_exact() {
         mid_live(),
         base,
         "mid objects leaked or double counted (gated phase)"
+    );
+
+    // --- cross-class reuse: completely free mid pages serve small objects --
+    let mid_pages = std::thread::spawn(|| {
+        let objs = alloc_n(256); // 32 KiB objects in runs of two pages
+        let pages: std::collections::HashSet<usize> = objs.iter().map(|p| p & !0xffff).collect();
+        free_all(objs);
+        pages
+    })
+    .join()
+    .unwrap();
+    hz4::api::trim(); // the bins give their completely free pages back
+    let reused = std::thread::spawn(move || {
+        let small = alloc_sized(200, 8 * 1024 * 1024 / 200);
+        let hits = small
+            .iter()
+            .filter(|p| mid_pages.contains(&(**p & !0xffff)))
+            .count();
+        free_all(small);
+        hits
+    })
+    .join()
+    .unwrap();
+    assert!(
+        reused > 0,
+        "no page that held 32 KiB objects was reused for 200 B objects"
+    );
+    assert_eq!(
+        mid_live(),
+        base,
+        "mid objects leaked or double counted (cross-class phase)"
     );
 
     // The test's classes (16 and 32 KiB) must be ones the stack covers.

@@ -288,3 +288,87 @@ fn many_threads_come_and_go_while_objects_travel() {
     drop(tx);
     assert_eq!(freer.join().unwrap(), total);
 }
+
+/// Phases of one size each (small, mid, mid runs, large spans), with a
+/// third of every phase freed by the next thread, while another thread
+/// purges everything free over and over (`malloc_trim`). Pages move from
+/// class to class through the segment supply and get purged under the
+/// threads' feet; every byte pattern must survive. With a purge delay of 0
+/// (a test-variants build) the delayed purge rounds run all the time too.
+#[test]
+fn size_phases_while_memory_is_purged() {
+    const THREADS: usize = 4;
+    const SIZES: [usize; 6] = [48, 3000, 40_000, 200_000, 900, 17_000];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trimmer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                hz4::api::trim();
+                n += 1;
+                std::thread::yield_now();
+            }
+            n
+        })
+    };
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS).map(|_| mpsc::channel::<Vec<Obj>>()).unzip();
+    let hs: Vec<_> = rxs
+        .into_iter()
+        .enumerate()
+        .map(|(id, rx)| {
+            let next = txs[(id + 1) % THREADS].clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x5eed ^ id as u64);
+                for round in 0..3 {
+                    for (i, &size) in SIZES.iter().enumerate() {
+                        let size = size + (id + round) * 16;
+                        let n = (8 << 20) / size.max(4096) + 64;
+                        let layout = Layout::from_size_align(size, 8).unwrap();
+                        let mut live: Vec<Obj> = (0..n)
+                            .map(|_| {
+                                // SAFETY: non-zero size layout.
+                                let p = unsafe { alloc(layout) };
+                                assert!(!p.is_null(), "allocation of {size} B failed");
+                                let o = Obj {
+                                    ptr: p as usize,
+                                    layout,
+                                    tag: rng.next() as u8,
+                                };
+                                fill(&o);
+                                o
+                            })
+                            .collect();
+                        let give: Vec<Obj> = live.drain(..n / 3).collect();
+                        let _ = next.send(give);
+                        // Free what the previous thread sent (remote frees).
+                        while let Ok(batch) = rx.try_recv() {
+                            batch.into_iter().for_each(free_obj);
+                        }
+                        if i % 2 == 0 {
+                            std::thread::yield_now();
+                        }
+                        live.into_iter().for_each(free_obj);
+                    }
+                }
+                drop(next);
+                for batch in rx {
+                    batch.into_iter().for_each(free_obj);
+                }
+            })
+        })
+        .collect();
+    drop(txs);
+    for h in hs {
+        h.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(trimmer.join().unwrap() > 0);
+    let (rounds, _) = hz4::purge::totals();
+    assert!(rounds > 0, "no purge round ran");
+    if hz4::config::PURGE_DELAY_NS == 0 {
+        // Delayed rounds as well, not only the trims: more rounds than trims
+        // is not guaranteed, but at least the slow paths must have run some.
+        assert!(rounds > 10, "only {rounds} purge rounds with a zero delay");
+    }
+}

@@ -14,7 +14,6 @@ use super::adaptive::{self, Gate};
 use crate::config::{B58, B77, COOLDOWN, PROBE_SHIFT, STACK_SLOTS};
 use crate::heap::Heap;
 use crate::page::{self, Block, Page, UNOWNED};
-use crate::segment::page_of;
 use crate::stats::count;
 use core::sync::atomic::Ordering;
 
@@ -125,7 +124,7 @@ pub unsafe fn pop(h: *mut Heap, sc: usize) -> *mut Block {
             }
             *len = (n - 1) as u8;
             let b = *(*h).stack.get_unchecked(sc).get_unchecked(n - 1);
-            let p = page_of(b as usize);
+            let p = page::object_page(b as usize);
             // Relaxed: only this thread ever stores its own heap as owner, so
             // seeing `h` here is reading our own earlier store.
             if (*p).owner.load(Ordering::Relaxed) == h as usize {
@@ -216,7 +215,7 @@ pub unsafe fn flush(h: *mut Heap) {
                 let n = (*h).stack_len[sc] as usize - 1;
                 (*h).stack_len[sc] = n as u8;
                 let b = (*h).stack[sc][n];
-                let p = page_of(b as usize);
+                let p = page::object_page(b as usize);
                 if (*p).owner.load(Ordering::Relaxed) == h as usize {
                     page::relink_free(p, b);
                 } else {
