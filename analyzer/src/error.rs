@@ -112,6 +112,12 @@ pub enum InputError {
     },
 }
 
+/// Inputs that cannot be compared (sides of `gates`/`verdict`). Exit
+/// status 2; the message names a file of each side.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct SidesError(pub String);
+
 /// A bad flag or flag combination. Exit status 2.
 #[derive(Debug, Error)]
 pub enum UsageError {
