@@ -271,7 +271,8 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         }
         Command::Show(a) => {
             doc.command = "show".into();
-            let runs = crate::load_runs(&a.files, &load)?;
+            let (runs, warnings) = crate::parse::load_runs_warned(&a.files, &load)?;
+            doc.warnings = warnings;
             let mut inputs: Vec<String> = Vec::new();
             for r in &runs {
                 if !inputs.contains(&r.location.file) {

@@ -103,7 +103,7 @@ pub enum InputError {
         line: u64,
     },
     /// No rule could tell the lane of a run.
-    #[error("{file}:{line}: cannot tell the lane of the run starting here (no [HZ_LANE] marker, [BENCH_ARGS] shape matches no lane, file name starts with no lane name); pass --lane NAME=PATH")]
+    #[error("{file}:{line}: cannot tell the lane of the run starting here (no [BENCH_ARGS], no [HZ_LANE] marker, file name starts with no lane name); pass --lane NAME=PATH")]
     UnknownLane {
         /// Path as given.
         file: String,

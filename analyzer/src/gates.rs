@@ -603,6 +603,7 @@ pub fn gates_summary(
     let mut warnings = Vec::new();
     let need = o.required_runs();
     let mut lanes = BTreeMap::new();
+    let mut short: Vec<(String, usize, usize)> = Vec::new();
     for (i, rule) in o.active_rules().iter().enumerate() {
         let ops = |s: &Summary| {
             s.lanes
@@ -611,6 +612,7 @@ pub fn gates_summary(
                 .unwrap_or_default()
         };
         let (b, v) = (ops(base), ops(var));
+        short.push((rule.lane.clone(), b.len(), v.len()));
         let micro = |s: &Summary| {
             s.lanes
                 .get(&rule.lane)
@@ -618,14 +620,6 @@ pub fn gates_summary(
                 .unwrap_or_default()
         };
         let (bx, vx) = (micro(base), micro(var));
-        for (side, n) in [("base", b.len()), ("var", v.len())] {
-            if (n as u64) < need {
-                warnings.push(format!(
-                    "{}: {side} has {n} run(s) with throughput; {} mode asks for RUNS={need}",
-                    rule.lane, o.mode
-                ));
-            }
-        }
         // Exact medians (twice the median, in millionths of an op/s).
         let (bm2, vm2) = (exact::median2(&bx), exact::median2(&vx));
         let as_f = |m: u128| m as f64 / 2e6;
@@ -680,6 +674,27 @@ pub fn gates_summary(
                 detail,
             },
         );
+    }
+    // One warning per side and run count: "base: 7 run(s) in guard_r0, ...".
+    for (side, pick) in [("base", 0usize), ("var", 1)] {
+        let mut groups: Vec<(usize, Vec<&str>)> = Vec::new();
+        for (lane, b, v) in &short {
+            let n = if pick == 0 { *b } else { *v };
+            if (n as u64) >= need {
+                continue;
+            }
+            match groups.iter_mut().find(|(k, _)| *k == n) {
+                Some((_, l)) => l.push(lane),
+                None => groups.push((n, vec![lane])),
+            }
+        }
+        for (n, l) in groups {
+            warnings.push(format!(
+                "{side}: {n} run(s) with throughput in {}; {} mode asks for RUNS={need}",
+                l.join(", "),
+                o.mode
+            ));
+        }
     }
     let failures: Vec<Instability> = base
         .instabilities()
@@ -757,9 +772,9 @@ pub fn verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
                 reasons.push(format!("Any replay gate failure: {lane} {}", l.detail));
                 if lane == GUARD_R0 {
                     reasons.push(format!(
-                        "Significant guard_r0 regression (< {}): {}",
+                        "Significant guard_r0 regression (< {}): guard_r0 {}",
                         pct(l.threshold_pct / 100.0),
-                        l.detail
+                        l.change_pct.map_or("-".into(), |c| pct(c / 100.0))
                     ));
                 }
             }

@@ -1024,6 +1024,13 @@ impl<'a> Parser<'a> {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(());
         }
+        if line.contains(&0) {
+            return Err(InputError::Binary {
+                file: self.file(),
+                line: self.line,
+                what: "NUL byte",
+            });
+        }
         let starts = (line.starts_with(b"[BENCH_ARGS]") && !self.cur.before_bench())
             || (line.starts_with(b"[HZ_LANE]")
                 && !(self.cur.before_bench() && self.cur.marker.is_none()));
@@ -1034,12 +1041,12 @@ impl<'a> Parser<'a> {
         // lane); an error in the cut line is the cut, not a bad log.
         let _ = self.handle(line, sink);
         self.touch();
-        let l = self.line;
-        self.cur.mark_incomplete(
-            l,
+        // The cut explains whatever else is wrong with the line.
+        self.cur.incomplete = Some((
+            self.line,
             InstabilityKind::Incomplete,
             "last line is cut short (no newline at the end of the file)".into(),
-        );
+        ));
         Ok(())
     }
 
@@ -1254,7 +1261,21 @@ pub(crate) fn parse_reader<R: BufRead>(
 
 /// Reads every run of `inputs` into memory. Meant for small sets (the lab
 /// runner, `show`); the reports stream instead (see [`crate::summarize_inputs`]).
+/// Warnings go to the log (`tracing`); [`load_runs_warned`] returns them.
 pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
+    let (runs, warnings) = load_runs_warned(inputs, opts)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(runs)
+}
+
+/// [`load_runs`], also returning the warnings (same file twice, lane
+/// disagreements, ...).
+pub fn load_runs_warned(
+    inputs: &[String],
+    opts: &LoadOptions,
+) -> Result<(Vec<Run>, Vec<String>), InputError> {
     let mut warnings = Vec::new();
     let sources = expand_inputs(inputs, opts, &mut warnings)?;
     let mut keys = KeyTable::new();
@@ -1267,10 +1288,7 @@ pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, Inpu
             Ok(())
         })?;
     }
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(runs)
+    Ok((runs, warnings))
 }
 
 /// Parses log text held in memory (tests, the lab runner). `name` is used in
@@ -1300,7 +1318,8 @@ mod tests {
 
     const ARGS: &str =
         "[BENCH_ARGS] threads=4 iters=10 ws=400 min=16 max=32768 remote_pct=50 ring_slots=65536\n";
-    const TPUT: &str = "bench_random_mixed_mt_remote: threads=4 ops=1 time=1 ops/s=2\n";
+    const TPUT: &str =
+        "bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n[ALLOC_FAILURES] count=0\n";
 
     fn runs(text: &str) -> Vec<Run> {
         parse_str("t.log", text, &LoadOptions::default()).unwrap()
@@ -1308,7 +1327,7 @@ mod tests {
 
     #[test]
     fn marker_build_and_args_make_one_run() {
-        let t = format!("[HZ_LANE] name=main_r50 variant=base run=3\n[HZ4_BUILD] A=1 B\n{ARGS}[HZ4_MID_STATS_B1] x=1\n{TPUT}");
+        let t = format!("[HZ_LANE] name=main_r50 variant=base run=3\n[HZ4_BUILD] A=1 B\n{ARGS}[HZ4_MID_STATS_B1] x=1\n{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].variant.as_deref(), Some("base"));
@@ -1317,8 +1336,11 @@ mod tests {
             r[0].build,
             [("A".into(), "1".into()), ("B".into(), String::new())]
         );
-        assert_eq!(r[0].lane_source, LaneSource::Marker);
+        // The [BENCH_ARGS] shape tells the lane first.
+        assert_eq!(r[0].lane_source, LaneSource::BenchArgs);
         assert!(r[0].bench_args.is_some());
+        assert!(r[0].incomplete.is_none());
+        assert!(r[0].stats_build);
     }
 
     #[test]
@@ -1326,20 +1348,24 @@ mod tests {
         // Two [BENCH_ARGS]: two runs.
         assert_eq!(runs(&format!("{ARGS}{TPUT}{ARGS}{TPUT}")).len(), 2);
         // A marker after a complete run starts the next one.
-        let t = format!("{ARGS}{TPUT}[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        let t = format!("{ARGS}{TPUT}[HZ_LANE] name=main_r50\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1].lane, "main_r0");
-        // Two markers in a row: the first run printed nothing (a crash).
-        let t = format!("[HZ_LANE] name=main_r0\n[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        assert_eq!(r[1].lane, "main_r50");
+        assert!(r[1].incomplete.is_none());
+        // Two markers in a row: the first run has no closing line.
+        let t = format!("[HZ_LANE] name=main_r0\n[HZ_LANE] name=main_r0\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::NoThroughput);
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
+        // A run cut after its throughput line is incomplete, not a crash.
+        let r = runs(&format!("{ARGS}bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n"));
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
         // A crash line after the dump belongs to that run.
         let t = format!("{ARGS}{TPUT}Segmentation fault (core dumped)\n{ARGS}{TPUT}");
         let r = runs(&t);
         assert_eq!(r[0].crash_lines.len(), 1);
-        assert_eq!(r[0].crash_lines[0].location.line, 3);
+        assert_eq!(r[0].crash_lines[0].location.line, 4);
         assert!(r[1].crash_lines.is_empty());
         // Unrelated text alone is not a run.
         let r = runs(&format!("hello\n{ARGS}{TPUT}bye\n"));

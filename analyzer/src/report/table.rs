@@ -56,7 +56,7 @@ impl TableReporter {
         if self.markdown {
             let _ = writeln!(out, "{text}");
         } else {
-            out.push_str(&wrap(text, "", "  "));
+            out.push_str(&wrap(text, "", "    "));
         }
     }
 
@@ -179,7 +179,7 @@ impl Reporter for TableReporter {
             self.stage_a(&mut out, a);
         }
         if let Some(g) = &doc.gates {
-            self.gates(&mut out, g);
+            self.gates(&mut out, g, doc.verdict.is_none());
         }
         if let Some(m) = &doc.mechanism {
             self.mechanism(&mut out, m);
@@ -345,7 +345,7 @@ impl TableReporter {
         let th = &m.thresholds;
         let _ = writeln!(
             out,
-            "thresholds: --mech-skip-min {} --mech-promote-min {} --mech-reset-factor {} --mech-separation-factor {}{}",
+            "thresholds: --mech-skip-min {} --mech-promote-min {} --mech-reset-factor {}\n  --mech-separation-factor {}{}",
             th.skip_min,
             num(th.promote_min),
             num(th.reset_factor),
@@ -397,27 +397,28 @@ impl TableReporter {
         );
     }
 
-    fn gates(&self, out: &mut String, g: &GateReport) {
+    fn gates(&self, out: &mut String, g: &GateReport, details: bool) {
         self.heading(out, &format!("A/B gates ({} mode)", g.mode));
         let rules: Vec<String> = g
             .rules
             .iter()
             .map(|r| format!("{} >= {}", r.lane, pct(r.min_change_pct / 100.0)))
             .collect();
-        let _ = writeln!(
+        self.line(
             out,
-            "thresholds: {}; RUNS={} per side; bootstrap {} resamples, seed {}, 95% CI{}",
-            rules.join(", "),
-            g.required_runs,
-            g.bootstrap,
-            g.seed,
-            if self.markdown { "\n" } else { "" }
+            &format!(
+                "thresholds: {}; RUNS={} per side; bootstrap {} resamples, seed {}, 95% CI{}",
+                rules.join(", "),
+                g.required_runs,
+                g.bootstrap,
+                g.seed,
+                if self.markdown { "\n" } else { "" }
+            ),
         );
         let mut t = self.table(
             [
                 "lane",
-                "base runs",
-                "var runs",
+                "runs b/v",
                 "base median",
                 "var median",
                 "change",
@@ -429,15 +430,16 @@ impl TableReporter {
             .map(String::from)
             .to_vec(),
         );
+        let mut noisy = false;
         for (name, l) in sorted(g.lanes.iter()) {
             let mut status = l.status.to_string();
             if l.within_noise {
-                status.push_str(" (within noise)");
+                status.push('*');
+                noisy = true;
             }
             t.add_row(vec![
                 Cell::new(name),
-                right(l.base_runs.to_string()),
-                right(l.var_runs.to_string()),
+                right(format!("{}/{}", l.base_runs, l.var_runs)),
                 right(opt(l.base_median, |x| format!("{x:.2}"))),
                 right(opt(l.var_median, |x| format!("{x:.2}"))),
                 right(opt(l.change_pct, |x| pct(x / 100.0))),
@@ -450,6 +452,14 @@ impl TableReporter {
             ]);
         }
         self.push_table(out, &t);
+        if noisy {
+            self.line(out, "* within noise: the 95% interval holds both 0 and the gate");
+        }
+        for (lane, l) in sorted(g.lanes.iter()).into_iter().filter(|_| details) {
+            if l.status != Status::Pass {
+                self.bullet(out, &format!("{lane}: {}", l.detail));
+            }
+        }
         let s = &g.stability;
         let _ = writeln!(
             out,
