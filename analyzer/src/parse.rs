@@ -549,15 +549,26 @@ fn parse_u64(s: &[u8]) -> Result<u64, NumErr> {
     Ok(v)
 }
 
+/// Space- or tab-separated words, found with `memchr2`.
 #[inline]
 fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|&b| b == b' ' || b == b'\t')
-        .filter(|t| !t.is_empty())
+    let mut rest = s;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        let tok = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        if !tok.is_empty() {
+            return Some(tok);
+        }
+    })
 }
 
 #[inline]
 fn split_kv(tok: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = tok.iter().position(|&b| b == b'=')?;
+    let eq = memchr::memchr(b'=', tok)?;
     let (k, v) = (&tok[..eq], &tok[eq + 1..]);
     (!k.is_empty() && !v.is_empty()).then_some((k, v))
 }
@@ -1185,6 +1196,38 @@ pub fn open_reader<'a>(raw: Box<dyn Read + 'a>) -> io::Result<Box<dyn BufRead + 
     }
 }
 
+/// Appends one line (with its newline, if any) to `buf`, at most
+/// `MAX_LINE + 1` bytes; returns the bytes taken. The newline is found with
+/// `memchr` in the reader's own buffer.
+#[inline]
+fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(n);
+        }
+        let room = MAX_LINE + 1 - n;
+        let (take, done) = match memchr::memchr(b'\n', &avail[..avail.len().min(room)]) {
+            Some(i) => (i + 1, true),
+            None => {
+                let t = avail.len().min(room);
+                (t, t == room)
+            }
+        };
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
+        }
+    }
+}
+
 /// Parses any buffered reader as the source `src`.
 pub(crate) fn parse_reader<R: BufRead>(
     src: &Source,
@@ -1210,13 +1253,10 @@ pub(crate) fn parse_reader<R: BufRead>(
     let mut non_blank = false;
     loop {
         buf.clear();
-        let n = (&mut r)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| InputError::Io {
-                file: src.name.clone(),
-                source,
-            })?;
+        let n = read_line(&mut r, &mut buf).map_err(|source| InputError::Io {
+            file: src.name.clone(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
