@@ -6,11 +6,11 @@ use thiserror::Error;
 
 use crate::cli::{Cli, Command, FormatArg, ModeArg};
 use crate::error::{InputError, SidesError, UsageError};
-use crate::parse::LoadOptions;
-use crate::sides::{self, Side};
 use crate::gates::{gates_summary, mechanism_summary, stage_a_summary, verdict};
 use crate::model::*;
+use crate::parse::LoadOptions;
 use crate::report::{render_json, render_markdown, render_text};
+use crate::sides::{self, Side};
 use crate::{options, summarize_inputs};
 
 /// Exit status for PROCEED / GO / pass.
@@ -49,9 +49,11 @@ fn is_stage_a_build(s: &Summary) -> bool {
 }
 
 fn has_adaptive(s: &Summary) -> bool {
-    s.lanes
-        .values()
-        .any(|l| crate::keys::ADAPTIVE.iter().any(|k| l.counters.contains_key(*k)))
+    s.lanes.values().any(|l| {
+        crate::keys::ADAPTIVE
+            .iter()
+            .any(|k| l.counters.contains_key(*k))
+    })
 }
 
 fn variant_name(s: &Summary) -> String {
@@ -286,7 +288,10 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         Command::Diff(a) => {
             doc.command = "diff".into();
             if !(a.min_change.is_finite() && a.min_change >= 0.0) {
-                return Err(usage("--min-change", "must be a non-negative number of percent"));
+                return Err(usage(
+                    "--min-change",
+                    "must be a non-negative number of percent",
+                ));
             }
             if a.top == Some(0) {
                 return Err(usage("--top", "must be at least 1"));

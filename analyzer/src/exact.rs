@@ -210,8 +210,20 @@ mod tests {
 
     #[test]
     fn decimals() {
-        assert_eq!(parse_dec(b"196"), Some(Dec { mant: 196, scale: 0 }));
-        assert_eq!(parse_dec(b"1.25"), Some(Dec { mant: 125, scale: 2 }));
+        assert_eq!(
+            parse_dec(b"196"),
+            Some(Dec {
+                mant: 196,
+                scale: 0
+            })
+        );
+        assert_eq!(
+            parse_dec(b"1.25"),
+            Some(Dec {
+                mant: 125,
+                scale: 2
+            })
+        );
         assert_eq!(parse_dec(b"1e6"), None);
         assert_eq!(parse_dec(b".5"), None);
         assert_eq!(to_micro(parse_dec(b"5.5").unwrap()), Some(5_500_000));

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::exact::{self, cmp_products, ratio_at_least, Ratio};
 use crate::keys::{self, ADAPTIVE, STAGE_A_B1, STAGE_A_LOCK};
 use crate::lanes::{CROSS128_R90, GUARD_R0, LANES, MAIN_R0, MAIN_R50};
 use crate::model::*;
-use crate::exact::{self, cmp_products, ratio_at_least, Ratio};
 use crate::ratios;
 use crate::report::fmt::{num, pct, ratio};
 use crate::stats;
@@ -445,7 +445,10 @@ pub fn mechanism_summary(s: &Summary, o: &MechanismOptions) -> MechanismReport {
                 let ok = ratio_at_least(p, c, t);
                 (
                     if ok { Status::Pass } else { Status::Fail },
-                    format!("main_r0 hot_promote/malloc_calls = {}", ratio_text(p, c, t, ok)),
+                    format!(
+                        "main_r0 hot_promote/malloc_calls = {}",
+                        ratio_text(p, c, t, ok)
+                    ),
                 )
             }
         },
@@ -489,7 +492,8 @@ pub fn mechanism_summary(s: &Summary, o: &MechanismOptions) -> MechanismReport {
                             let f = rat(o.reset_factor);
                             let g = |l: &str, k| s.lanes[l].pooled(k).unwrap_or(0);
                             let (rl, cl) = (g(lane, keys::HOT_RESET), g(lane, keys::MALLOC_CALLS));
-                            let (r0, c0) = (g(MAIN_R0, keys::HOT_RESET), g(MAIN_R0, keys::MALLOC_CALLS));
+                            let (r0, c0) =
+                                (g(MAIN_R0, keys::HOT_RESET), g(MAIN_R0, keys::MALLOC_CALLS));
                             let ok = rl > 0
                                 && (f.num <= 0
                                     || cmp_products(&[rl, c0, f.den], &[f.abs_num(), r0, cl])
@@ -841,7 +845,9 @@ fn screen_verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
     if g.stability.status == Status::Fail {
         screen.push(format!(
             "stability FAIL: {} unstable run(s) (base {}, var {}, A/A {})",
-            g.stability.base_unstable_runs + g.stability.var_unstable_runs + g.stability.aa_unstable_runs,
+            g.stability.base_unstable_runs
+                + g.stability.var_unstable_runs
+                + g.stability.aa_unstable_runs,
             g.stability.base_unstable_runs,
             g.stability.var_unstable_runs,
             g.stability.aa_unstable_runs

@@ -79,7 +79,11 @@ pub fn gates(
                 flag,
                 problem: format!(
                     "does nothing with --mode {}; drop it or change --mode",
-                    if mode == ModeArg::Screen { "screen" } else { "replay" }
+                    if mode == ModeArg::Screen {
+                        "screen"
+                    } else {
+                        "replay"
+                    }
                 ),
             })
         } else {
@@ -92,7 +96,10 @@ pub fn gates(
             unused("--replay-guard-r0", replay.replay_guard_r0.is_some())?;
             unused("--replay-main-r0", replay.replay_main_r0.is_some())?;
             unused("--replay-main-r50", replay.replay_main_r50.is_some())?;
-            unused("--replay-cross128-r90", replay.replay_cross128_r90.is_some())?;
+            unused(
+                "--replay-cross128-r90",
+                replay.replay_cross128_r90.is_some(),
+            )?;
             unused("--replay-runs", replay.replay_runs.is_some())?;
         }
         ModeArg::Replay => {
@@ -103,12 +110,13 @@ pub fn gates(
             unused("--screen-runs", sf.screen_runs.is_some())?;
         }
     }
-    let rule = |lane: &str, flag: &'static str, x: Option<f64>, d: f64| -> Result<GateRule, UsageError> {
-        Ok(GateRule {
-            lane: lane.to_owned(),
-            min_change_pct: finite(flag, x.unwrap_or(d))?,
-        })
-    };
+    let rule =
+        |lane: &str, flag: &'static str, x: Option<f64>, d: f64| -> Result<GateRule, UsageError> {
+            Ok(GateRule {
+                lane: lane.to_owned(),
+                min_change_pct: finite(flag, x.unwrap_or(d))?,
+            })
+        };
     if f.bootstrap == 0 {
         return Err(UsageError::BadValue {
             flag: "--bootstrap",
@@ -123,9 +131,24 @@ pub fn gates(
             ModeArg::Replay => Mode::Replay,
         },
         screen: vec![
-            rule("guard_r0", "--screen-guard-r0", sf.screen_guard_r0, s[0].min_change_pct)?,
-            rule("main_r0", "--screen-main-r0", sf.screen_main_r0, s[1].min_change_pct)?,
-            rule("main_r50", "--screen-main-r50", sf.screen_main_r50, s[2].min_change_pct)?,
+            rule(
+                "guard_r0",
+                "--screen-guard-r0",
+                sf.screen_guard_r0,
+                s[0].min_change_pct,
+            )?,
+            rule(
+                "main_r0",
+                "--screen-main-r0",
+                sf.screen_main_r0,
+                s[1].min_change_pct,
+            )?,
+            rule(
+                "main_r50",
+                "--screen-main-r50",
+                sf.screen_main_r50,
+                s[2].min_change_pct,
+            )?,
             rule(
                 "cross128_r90",
                 "--screen-cross128-r90",
@@ -134,9 +157,24 @@ pub fn gates(
             )?,
         ],
         replay: vec![
-            rule("guard_r0", "--replay-guard-r0", replay.replay_guard_r0, r[0].min_change_pct)?,
-            rule("main_r0", "--replay-main-r0", replay.replay_main_r0, r[1].min_change_pct)?,
-            rule("main_r50", "--replay-main-r50", replay.replay_main_r50, r[2].min_change_pct)?,
+            rule(
+                "guard_r0",
+                "--replay-guard-r0",
+                replay.replay_guard_r0,
+                r[0].min_change_pct,
+            )?,
+            rule(
+                "main_r0",
+                "--replay-main-r0",
+                replay.replay_main_r0,
+                r[1].min_change_pct,
+            )?,
+            rule(
+                "main_r50",
+                "--replay-main-r50",
+                replay.replay_main_r50,
+                r[2].min_change_pct,
+            )?,
             rule(
                 "cross128_r90",
                 "--replay-cross128-r90",

@@ -46,10 +46,7 @@ impl LoadOptions {
                 if lanes::lane_by_name(name).is_none() {
                     return Err(UsageError::BadValue {
                         flag: "--lane",
-                        problem: format!(
-                            "`{name}` is not a lane (lanes: {})",
-                            lanes::lane_names()
-                        ),
+                        problem: format!("`{name}` is not a lane (lanes: {})", lanes::lane_names()),
                     });
                 }
                 Ok((name.to_owned(), PathBuf::from(path)))
@@ -95,7 +92,10 @@ impl FileKey {
 
 /// True when the two files hold the same bytes (sizes already equal).
 pub fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
-    let (mut x, mut y) = (BufReader::new(File::open(a)?), BufReader::new(File::open(b)?));
+    let (mut x, mut y) = (
+        BufReader::new(File::open(a)?),
+        BufReader::new(File::open(b)?),
+    );
     loop {
         let (ba, bb) = (x.fill_buf()?, y.fill_buf()?);
         if ba.is_empty() || bb.is_empty() {
@@ -202,12 +202,13 @@ fn dedup_sources(
                     continue 'next;
                 }
                 if kk.size == key.size {
-                    let same = same_content(k.path.as_deref().unwrap_or(p), p).map_err(
-                        |source| InputError::Io {
-                            file: s.name.clone(),
-                            source,
-                        },
-                    )?;
+                    let same =
+                        same_content(k.path.as_deref().unwrap_or(p), p).map_err(|source| {
+                            InputError::Io {
+                                file: s.name.clone(),
+                                source,
+                            }
+                        })?;
                     if same {
                         warnings.push(format!(
                             "{}: same content as {}; counted once",
@@ -442,15 +443,18 @@ impl ParsedRun {
                     detail: text.clone(),
                 })
                 .collect(),
-            incomplete: self.incomplete.as_ref().map(|(line, kind, why)| Instability {
-                location: Location {
-                    file: file.to_owned(),
-                    line: *line,
-                },
-                lane: lane.clone(),
-                kind: *kind,
-                detail: why.clone(),
-            }),
+            incomplete: self
+                .incomplete
+                .as_ref()
+                .map(|(line, kind, why)| Instability {
+                    location: Location {
+                        file: file.to_owned(),
+                        line: *line,
+                    },
+                    lane: lane.clone(),
+                    kind: *kind,
+                    detail: why.clone(),
+                }),
             mem_stats: self.mem_stats.clone(),
             stats_build: self.stats_build(),
         }
@@ -1388,7 +1392,8 @@ mod tests {
         // Two [BENCH_ARGS]: two runs.
         assert_eq!(runs(&format!("{ARGS}{TPUT}{ARGS}{TPUT}")).len(), 2);
         // A marker after a complete run starts the next one.
-        let t = format!("{ARGS}{TPUT}[HZ_LANE] name=main_r50\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
+        let t =
+            format!("{ARGS}{TPUT}[HZ_LANE] name=main_r50\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].lane, "main_r50");
@@ -1399,7 +1404,9 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
         // A run cut after its throughput line is incomplete, not a crash.
-        let r = runs(&format!("{ARGS}bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n"));
+        let r = runs(&format!(
+            "{ARGS}bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n"
+        ));
         assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
         // A crash line after the dump belongs to that run.
         let t = format!("{ARGS}{TPUT}Segmentation fault (core dumped)\n{ARGS}{TPUT}");

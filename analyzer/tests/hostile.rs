@@ -40,7 +40,12 @@ fn lanes_tput(dir: &Path, name: &str, variant: &'static str, ops: [f64; 4], runs
     let mut s = String::new();
     for (i, l) in hz_analyze::LANES.iter().enumerate() {
         for j in 0..runs {
-            s.push_str(&tput(l.name, ops[i] * (1.0 + j as f64 / 1000.0), variant, j as u64));
+            s.push_str(&tput(
+                l.name,
+                ops[i] * (1.0 + j as f64 / 1000.0),
+                variant,
+                j as u64,
+            ));
         }
     }
     write(dir, name, &s);
@@ -507,7 +512,12 @@ fn hostile_inputs_table() {
             ));
         }
     }
-    assert!(failed.is_empty(), "{} case(s) failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} case(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Every text line of a report stays within 120 columns, and no reason is
@@ -524,10 +534,18 @@ fn undecided_output_is_narrow_and_says_each_reason_once() {
         })
         .collect();
     write(dir.path(), "nob58.log", &t);
-    let out = bin().current_dir(dir.path()).args(["report", "nob58.log"]).output().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["report", "nob58.log"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     for l in text.lines() {
-        assert!(l.chars().count() <= 120, "{} columns: {l}", l.chars().count());
+        assert!(
+            l.chars().count() <= 120,
+            "{} columns: {l}",
+            l.chars().count()
+        );
     }
     let n = text.matches("first missing in run at nob58.log:1").count();
     assert_eq!(n, 1, "{text}");
@@ -541,8 +559,19 @@ fn screen_mode_verdict_wording() {
     let dir = tempfile::tempdir().unwrap();
     lanes_tput(dir.path(), "base.log", "base", [1e6, 2e6, 3e6, 4e6], 7);
     lanes_tput(dir.path(), "var.log", "var", [0.9e6, 2e6, 3e6, 4e6], 7);
-    let load = |f: &str| load_runs(&[dir.path().join(f).display().to_string()], &LoadOptions::default()).unwrap();
-    let g = gates(&load("base.log"), &load("var.log"), None, &GateOptions::default());
+    let load = |f: &str| {
+        load_runs(
+            &[dir.path().join(f).display().to_string()],
+            &LoadOptions::default(),
+        )
+        .unwrap()
+    };
+    let g = gates(
+        &load("base.log"),
+        &load("var.log"),
+        None,
+        &GateOptions::default(),
+    );
     let v = verdict(&g, &mechanism(&[], &MechanismOptions::default()));
     assert_eq!(v.decision, VerdictDecision::Undecided);
     assert!(v.reasons.is_empty(), "{:?}", v.reasons);
@@ -554,7 +583,10 @@ fn screen_mode_verdict_wording() {
     };
     let text = render_text(&doc);
     assert!(text.contains("verdict: UNDECIDED (screen mode"), "{text}");
-    assert!(text.contains("screen gate guard_r0 FAIL: -10.00% < -1.00%"), "{text}");
+    assert!(
+        text.contains("screen gate guard_r0 FAIL: -10.00% < -1.00%"),
+        "{text}"
+    );
     assert!(!text.contains("NO-GO:"), "{text}");
     assert!(!text.contains("Any replay gate failure"), "{text}");
 }

@@ -210,7 +210,10 @@ impl Reporter for TableReporter {
 impl TableReporter {
     fn summary(&self, out: &mut String, s: &Summary) {
         match &s.variant {
-            Some(v) => self.heading(out, &format!("Lanes of variant {v} (counters pooled over runs)")),
+            Some(v) => self.heading(
+                out,
+                &format!("Lanes of variant {v} (counters pooled over runs)"),
+            ),
             None => self.heading(out, "Lanes (counters pooled over runs)"),
         }
         let names = s.lane_names();
@@ -453,7 +456,10 @@ impl TableReporter {
         }
         self.push_table(out, &t);
         if noisy {
-            self.line(out, "* within noise: the 95% interval holds both 0 and the gate");
+            self.line(
+                out,
+                "* within noise: the 95% interval holds both 0 and the gate",
+            );
         }
         for (lane, l) in sorted(g.lanes.iter()).into_iter().filter(|_| details) {
             if l.status != Status::Pass {
@@ -610,11 +616,18 @@ impl TableReporter {
             self.push_table(out, &t);
             let mut notes = Vec::new();
             if rows.len() < total {
-                notes.push(format!("{} more beyond --top {}", total - rows.len(), rows.len()));
+                notes.push(format!(
+                    "{} more beyond --top {}",
+                    total - rows.len(),
+                    rows.len()
+                ));
             }
             if hidden_same > 0 {
                 notes.push(if d.min_change_pct > 0.0 {
-                    format!("{hidden_same} counters changed less than {}%", num(d.min_change_pct))
+                    format!(
+                        "{hidden_same} counters changed less than {}%",
+                        num(d.min_change_pct)
+                    )
                 } else {
                     format!("{hidden_same} unchanged counters hidden")
                 });
