@@ -282,3 +282,21 @@ fn help_and_version() {
     bin().arg("--version").assert().success();
     bin().args(["gates", "--help"]).assert().success();
 }
+
+/// `report` on a lab directory: one table per variant, Stage A only on a
+/// Stage A build (none here), mechanism only on var_stats; every line
+/// within 120 columns.
+#[test]
+fn report_per_variant_golden() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (text, code) = run_in(&root, &["report", "docs/results/b77/screen"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("uses: mechanism checks: variant var_stats"),
+        "{text}"
+    );
+    for l in text.lines() {
+        assert!(l.chars().count() <= 120, "{l}");
+    }
+    golden("report_lab_variants.txt", &text);
+}

@@ -156,11 +156,12 @@ impl Reporter for TableReporter {
             let _ = writeln!(out, "hz-analyze {}", doc.command);
         }
         if !doc.inputs.is_empty() {
-            let _ = writeln!(
-                out,
-                "{}inputs: {}",
-                if self.markdown { "\n" } else { "" },
-                compact_inputs(&doc.inputs)
+            if self.markdown {
+                out.push('\n');
+            }
+            self.line(
+                &mut out,
+                &format!("inputs: {}", compact_inputs(&doc.inputs)),
             );
         }
         for u in &doc.uses {
