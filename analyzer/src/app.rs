@@ -4,11 +4,13 @@
 
 use thiserror::Error;
 
-use crate::cli::{Cli, Command, ModeArg};
-use crate::error::{InputError, UsageError};
+use crate::cli::{Cli, Command, FormatArg, ModeArg};
+use crate::error::{InputError, SidesError, UsageError};
 use crate::gates::{gates_summary, mechanism_summary, stage_a_summary, verdict};
 use crate::model::*;
+use crate::parse::LoadOptions;
 use crate::report::{render_json, render_markdown, render_text};
+use crate::sides::{self, Side};
 use crate::{options, summarize_inputs};
 
 /// Exit status for PROCEED / GO / pass.
@@ -29,6 +31,33 @@ pub enum AppError {
     /// A bad flag.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// Sides that cannot be compared.
+    #[error(transparent)]
+    Sides(#[from] SidesError),
+}
+
+fn usage(flag: &'static str, problem: &str) -> AppError {
+    AppError::Usage(UsageError::BadValue {
+        flag,
+        problem: problem.to_owned(),
+    })
+}
+
+/// Stage A build: stats runs and no adaptive counter.
+fn is_stage_a_build(s: &Summary) -> bool {
+    s.lanes.values().any(|l| l.stats_runs > 0) && !has_adaptive(s)
+}
+
+fn has_adaptive(s: &Summary) -> bool {
+    s.lanes.values().any(|l| {
+        crate::keys::ADAPTIVE
+            .iter()
+            .any(|k| l.counters.contains_key(*k))
+    })
+}
+
+fn variant_name(s: &Summary) -> String {
+    s.variant.clone().unwrap_or_else(|| "(no marker)".into())
 }
 
 /// What a command printed and its exit status.
@@ -51,25 +80,100 @@ fn status_code(s: Status) -> u8 {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, AppError> {
     let load = options::load_options(&cli.lane, cli.variant.clone())?;
+    let format = match (cli.json, cli.format) {
+        (true, Some(f)) if f != FormatArg::Json => {
+            return Err(usage("--json", "conflicts with --format; give one of them"))
+        }
+        (true, _) => FormatArg::Json,
+        (false, f) => f.unwrap_or(FormatArg::Text),
+    };
     let mut doc = Document {
         tool: "hz-analyze".into(),
         ..Document::default()
     };
     let summarize = |files: &[String]| summarize_inputs(files, &load);
+    let sided = |files: &[String], v: &Option<String>| {
+        let o = LoadOptions {
+            variant: v.clone(),
+            ..load.clone()
+        };
+        summarize_inputs(files, &o)
+    };
+    let no_variant = |cmd: &str| -> Result<(), AppError> {
+        if cli.variant.is_some() {
+            return Err(AppError::Usage(UsageError::BadValue {
+                flag: "--variant",
+                problem: format!(
+                    "would filter every side of {cmd} at once; use --base-variant, --var-variant, --aa-variant{}",
+                    if cmd == "verdict" { ", --mech-variant" } else { "" }
+                ),
+            }));
+        }
+        Ok(())
+    };
     let code = match cli.command {
         Command::Report(a) => {
             doc.command = "report".into();
             let (so, mo) = (options::stage_a(&a.stage_a)?, options::mechanism(&a.mech)?);
-            let s = summarize(&a.files.files)?;
-            let sa = stage_a_summary(&s, &so);
-            let m = mechanism_summary(&s, &mo);
-            let code = stage_a_code(sa.decision);
-            doc.inputs = s.inputs.clone();
-            doc.warnings = s.warnings.clone();
-            doc.mechanism = m.adaptive_present.then_some(m);
-            doc.summary = Some(s);
-            doc.stage_a = Some(sa);
-            code
+            let mut sums = crate::summarize_by_variant(&a.files.files, &load)?;
+            if sums.len() == 1 {
+                let s = sums.pop().expect("one summary");
+                let sa = stage_a_summary(&s, &so);
+                let m = mechanism_summary(&s, &mo);
+                if let Some(v) = &s.variant {
+                    doc.uses.push(format!("every run is variant {v}"));
+                }
+                let code = stage_a_code(sa.decision);
+                doc.inputs = s.inputs.clone();
+                doc.warnings = s.warnings.clone();
+                doc.mechanism = m.adaptive_present.then_some(m);
+                doc.summary = Some(s);
+                doc.stage_a = Some(sa);
+                code
+            } else {
+                let names: Vec<String> = sums.iter().map(variant_name).collect();
+                let stage: Vec<&Summary> = sums.iter().filter(|s| is_stage_a_build(s)).collect();
+                let sa = match stage.first() {
+                    Some(s) => {
+                        doc.uses.push(format!(
+                            "Stage A: variant {} (a stats build without adaptive counters){}",
+                            variant_name(s),
+                            if stage.len() > 1 {
+                                format!("; {} such variants, the first is used", stage.len())
+                            } else {
+                                String::new()
+                            }
+                        ));
+                        stage_a_summary(s, &so)
+                    }
+                    None => {
+                        doc.uses.push(format!(
+                            "Stage A: none of the variants ({}) is a stats build without adaptive counters",
+                            names.join(", ")
+                        ));
+                        stage_a_summary(&Summary::default(), &so)
+                    }
+                };
+                if let Some(s) = sums.iter().find(|s| has_adaptive(s)) {
+                    doc.uses.push(format!(
+                        "mechanism checks: variant {} (the build with adaptive counters)",
+                        variant_name(s)
+                    ));
+                    doc.mechanism = Some(mechanism_summary(s, &mo));
+                }
+                let code = stage_a_code(sa.decision);
+                for s in &sums {
+                    for i in &s.inputs {
+                        if !doc.inputs.contains(i) {
+                            doc.inputs.push(i.clone());
+                        }
+                    }
+                    doc.warnings.extend(s.warnings.iter().cloned());
+                }
+                doc.stage_a = Some(sa);
+                doc.variants = sums;
+                code
+            }
         }
         Command::StageA(a) => {
             doc.command = "stage-a".into();
@@ -95,14 +199,17 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         }
         Command::Gates(a) => {
             doc.command = "gates".into();
-            let go = options::gates(&a.gates, a.mode)?;
-            let base = summarize(&a.base)?;
-            let var = summarize(&a.var)?;
-            let aa = if a.gates.aa.is_empty() {
+            no_variant("gates")?;
+            let go = options::gates(Some(&a.screen), &a.replay, &a.gates, a.mode)?;
+            let f = &a.gates;
+            let base = sided(&a.base, &f.base_variant)?;
+            let var = sided(&a.var, &f.var_variant)?;
+            let aa = if f.aa.is_empty() {
                 None
             } else {
-                Some(summarize(&a.gates.aa)?)
+                Some(sided(&f.aa, &f.aa_variant)?)
             };
+            check_sides(f, &base, &var, aa.as_ref())?;
             let g = gates_summary(&base, &var, aa.as_ref(), &go);
             collect_inputs(&mut doc, [Some(&base), Some(&var), aa.as_ref()]);
             let code = status_code(g.status);
@@ -111,20 +218,39 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         }
         Command::Verdict(a) => {
             doc.command = "verdict".into();
-            let go = options::gates(&a.gates, ModeArg::Replay)?;
+            no_variant("verdict")?;
+            let go = options::gates(None, &a.replay, &a.gates, ModeArg::Replay)?;
             let mo = options::mechanism(&a.mech_flags)?;
-            let base = summarize(&a.base)?;
-            let var = summarize(&a.var)?;
+            let f = &a.gates;
+            let base = sided(&a.base, &f.base_variant)?;
+            let var = sided(&a.var, &f.var_variant)?;
             let mech = if a.mech.is_empty() {
+                if a.mech_variant.is_some() {
+                    return Err(usage("--mech-variant", "needs --mech FILES"));
+                }
                 None
             } else {
-                Some(summarize(&a.mech)?)
+                Some(sided(&a.mech, &a.mech_variant)?)
             };
-            let aa = if a.gates.aa.is_empty() {
+            let aa = if f.aa.is_empty() {
                 None
             } else {
-                Some(summarize(&a.gates.aa)?)
+                Some(sided(&f.aa, &f.aa_variant)?)
             };
+            check_sides(f, &base, &var, aa.as_ref())?;
+            if let Some(m) = &mech {
+                if a.mech_variant.is_none() {
+                    sides::check(
+                        &[Side {
+                            flag: "--mech",
+                            summary: m,
+                            filtered: false,
+                            timing: false,
+                        }],
+                        true,
+                    )?;
+                }
+            }
             let g = gates_summary(&base, &var, aa.as_ref(), &go);
             let m = mechanism_summary(mech.as_ref().unwrap_or(&var), &mo);
             let v = verdict(&g, &m);
@@ -147,7 +273,8 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         }
         Command::Show(a) => {
             doc.command = "show".into();
-            let runs = crate::load_runs(&a.files, &load)?;
+            let (runs, warnings) = crate::parse::load_runs_warned(&a.files, &load)?;
+            doc.warnings = warnings;
             let mut inputs: Vec<String> = Vec::new();
             for r in &runs {
                 if !inputs.contains(&r.location.file) {
@@ -160,31 +287,85 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         }
         Command::Diff(a) => {
             doc.command = "diff".into();
+            if !(a.min_change.is_finite() && a.min_change >= 0.0) {
+                return Err(usage(
+                    "--min-change",
+                    "must be a non-negative number of percent",
+                ));
+            }
+            if a.top == Some(0) {
+                return Err(usage("--top", "must be at least 1"));
+            }
             let x = summarize(std::slice::from_ref(&a.a))?;
             let y = summarize(std::slice::from_ref(&a.b))?;
             collect_inputs(&mut doc, [Some(&x), Some(&y)]);
-            doc.diff = Some(crate::summary::diff(&x, &y));
+            let mut d = crate::summary::diff(&x, &y);
+            d.top = a.top;
+            d.min_change_pct = a.min_change;
+            doc.diff = Some(d);
             EXIT_OK
         }
         Command::Bench(a) => {
             doc.command = "bench".into();
+            if !cli.lane.is_empty() {
+                return Err(usage("--lane", "does nothing in bench"));
+            }
+            if cli.variant.is_some() {
+                return Err(usage("--variant", "does nothing in bench"));
+            }
             if a.size_mib == 0 {
-                return Err(UsageError::BadValue {
-                    flag: "--size-mib",
-                    problem: "must be at least 1".into(),
+                return Err(usage("--size-mib", "must be at least 1"));
+            }
+            if let Some(k) = &a.keep {
+                if k.exists() && !a.force {
+                    return Err(AppError::Usage(UsageError::BadValue {
+                        flag: "--keep",
+                        problem: format!("{} exists; pass --force to overwrite it", k.display()),
+                    }));
                 }
-                .into());
             }
             doc.bench = Some(crate::bench::run_bench(a.size_mib, a.keep.as_deref())?);
             EXIT_OK
         }
     };
-    let output = if cli.json {
-        render_json(&doc)
-    } else {
-        render_text(&doc)
+    let output = match format {
+        FormatArg::Json => render_json(&doc),
+        FormatArg::Md => render_markdown(&doc),
+        FormatArg::Text => render_text(&doc),
     };
     Ok(Outcome { output, code })
+}
+
+/// The comparability checks of `gates` / `verdict` (see [`sides::check`]).
+fn check_sides(
+    f: &crate::cli::GateFlags,
+    base: &Summary,
+    var: &Summary,
+    aa: Option<&Summary>,
+) -> Result<(), SidesError> {
+    let mut v = vec![
+        Side {
+            flag: "--base",
+            summary: base,
+            filtered: f.base_variant.is_some(),
+            timing: true,
+        },
+        Side {
+            flag: "--var",
+            summary: var,
+            filtered: f.var_variant.is_some(),
+            timing: true,
+        },
+    ];
+    if let Some(a) = aa {
+        v.push(Side {
+            flag: "--aa",
+            summary: a,
+            filtered: f.aa_variant.is_some(),
+            timing: true,
+        });
+    }
+    sides::check(&v, f.allow_stats_timing)
 }
 
 fn stage_a_code(d: StageADecision) -> u8 {

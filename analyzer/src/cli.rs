@@ -6,25 +6,55 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Accepted inputs, shown in each subcommand's help.
+pub const INPUTS_HELP: &str = "Inputs: log files, directories (every *.log, *.log.gz and *.log.zst below them, \
+recursively, in name order; symlink loops are not followed) or - for standard input. Gzip and zstd data \
+are read transparently. Each file is read once: the same file given twice, or two files with the same \
+bytes, count once (with a warning).";
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Plain-text tables (lines within 120 columns).
+    Text,
+    /// Markdown headings and pipe tables.
+    Md,
+    /// One JSON document.
+    Json,
+}
+
 /// Reads hz4 dump logs; decides Stage A, mechanism checks, A/B gates and the
 /// GO/NO-GO verdict of the B77 work order.
 #[derive(Debug, Parser)]
-#[command(name = "hz-analyze", version, about, max_term_width = 100)]
+#[command(
+    name = "hz-analyze",
+    version,
+    about,
+    max_term_width = 100,
+    override_usage = "hz-analyze [OPTIONS] [COMMAND] [FILES]...  (no COMMAND: report)",
+    after_help = "Exit status: 0 PROCEED / GO / pass (and show, diff, bench), 1 STOP / NO-GO / fail, \
+2 bad input or usage (one line on stderr), 3 UNDECIDED. `hz-analyze COMMAND --help` lists each \
+command's inputs and flags."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Print one JSON document instead of tables.
+    /// Print one JSON document instead of tables (same as --format json).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Output format.
+    #[arg(long, value_enum, global = true, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Lane of runs under PATH when no marker, [BENCH_ARGS] shape or file
-    /// name tells it (repeatable).
+    /// Lane of runs under PATH that carry no [BENCH_ARGS], marker or lane
+    /// file name (repeatable; NAME must be a lane).
     #[arg(long = "lane", value_name = "NAME=PATH", global = true)]
     pub lane: Vec<String>,
-    /// Keep only runs whose [HZ_LANE] marker has this variant.
+    /// Keep only runs whose [HZ_LANE] marker has this variant (not for
+    /// gates/verdict: use --base-variant, --var-variant, ...).
     #[arg(long, value_name = "NAME", global = true)]
     pub variant: Option<String>,
 }
@@ -32,29 +62,63 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Per-lane counter table, Stage A, and mechanism checks when adaptive
-    /// counters are present (the default).
+    /// Per-variant lane tables, Stage A on the Stage A build, mechanism
+    /// checks on the build with adaptive counters (the default).
+    #[command(after_help = concat!(
+        "Exit status: from Stage A: 0 PROCEED, 1 STOP, 2 bad input or usage, 3 UNDECIDED.\n\n",
+        "Inputs: log files, directories (*.log, *.log.gz, *.log.zst, recursively) or -."
+    ))]
     Report(ReportArgs),
     /// Stage A proceed/stop decision only.
+    #[command(after_help = concat!(
+        "Exit status: 0 PROCEED, 1 STOP, 2 bad input or usage, 3 UNDECIDED.\n\n",
+        "Inputs: log files, directories (*.log, *.log.gz, *.log.zst, recursively) or -."
+    ))]
     StageA(StageAArgs),
     /// Mechanism GO checks only.
+    #[command(after_help = concat!(
+        "Exit status: 0 all checks pass, 1 a check fails, 2 bad input or usage, 3 undecided.\n\n",
+        "Inputs: log files, directories (*.log, *.log.gz, *.log.zst, recursively) or -."
+    ))]
     Mechanism(MechArgs),
     /// A/B throughput gates and stability.
+    #[command(after_help = concat!(
+        "Exit status: 0 pass, 1 fail, 2 bad input, usage or sides that cannot be compared, 3 undecided.\n\n",
+        "Inputs of each side: log files, directories (*.log, *.log.gz, *.log.zst) or -. Per lane all ",
+        "sides must have the same [BENCH_ARGS]; no file may be on both sides; a stats build on a ",
+        "timing side needs --allow-stats-timing."
+    ))]
     Gates(GatesArgs),
     /// GO/NO-GO: replay gates, stability and mechanism checks.
+    #[command(after_help = concat!(
+        "Exit status: 0 GO, 1 NO-GO, 2 bad input, usage or sides that cannot be compared, 3 UNDECIDED.\n\n",
+        "Inputs of each side: log files, directories (*.log, *.log.gz, *.log.zst) or -. One lab ",
+        "directory splits into sides with --base-variant/--var-variant/--mech-variant."
+    ))]
     Verdict(VerdictArgs),
     /// Every counter of every run.
+    #[command(after_help = concat!(
+        "Exit status: 0, or 2 for bad input or usage.\n\n",
+        "Inputs: log files, directories (*.log, *.log.gz, *.log.zst, recursively) or -."
+    ))]
     Show(FilesArg),
-    /// Counter deltas between two sets of runs.
+    /// Counter and throughput changes between two sets of runs, largest
+    /// first.
+    #[command(after_help = concat!(
+        "Exit status: 0, or 2 for bad input or usage.\n\n",
+        "Inputs: A and B are each a log file, a directory (*.log, *.log.gz, *.log.zst) or -."
+    ))]
     Diff(DiffArgs),
     /// Generate a realistic log and measure the parse speed.
+    #[command(after_help = "Exit status: 0, or 2 for a bad flag or an unwritable file.")]
     Bench(BenchArgs),
 }
 
 /// Input files.
 #[derive(Debug, Args)]
 pub struct FilesArg {
-    /// Log files, directories (every *.log inside) or - for stdin.
+    /// Log files, directories (every *.log, *.log.gz, *.log.zst inside) or -
+    /// for stdin.
     #[arg(required = true, value_name = "FILES")]
     pub files: Vec<String>,
 }
@@ -99,69 +163,49 @@ pub enum ModeArg {
     Replay,
 }
 
-/// Gate thresholds (percent) and bootstrap settings.
+/// Screen gate thresholds (percent); unset flags take the work order's.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScreenFlags {
+    /// Screen gate for guard_r0, percent [default: -1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub screen_guard_r0: Option<f64>,
+    /// Screen gate for main_r0, percent [default: 3].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub screen_main_r0: Option<f64>,
+    /// Screen gate for main_r50, percent [default: 1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub screen_main_r50: Option<f64>,
+    /// Screen gate for cross128_r90, percent [default: 1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub screen_cross128_r90: Option<f64>,
+    /// Runs per side the screen asks for (fewer gives a warning) [default: 7].
+    #[arg(long, value_name = "N")]
+    pub screen_runs: Option<u64>,
+}
+
+/// Replay gate thresholds (percent); unset flags take the work order's.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReplayFlags {
+    /// Replay gate for guard_r0, percent [default: -1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub replay_guard_r0: Option<f64>,
+    /// Replay gate for main_r0, percent [default: 6].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub replay_main_r0: Option<f64>,
+    /// Replay gate for main_r50, percent [default: 1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub replay_main_r50: Option<f64>,
+    /// Replay gate for cross128_r90, percent [default: 1].
+    #[arg(long, allow_negative_numbers = true, value_name = "PCT")]
+    pub replay_cross128_r90: Option<f64>,
+    /// Runs per side the replay asks for (fewer gives a warning) [default: 21].
+    #[arg(long, value_name = "N")]
+    pub replay_runs: Option<u64>,
+}
+
+/// Bootstrap, A/A runs and the way sides are chosen.
 #[derive(Debug, Args, Clone)]
 pub struct GateFlags {
-    /// Screen gate for guard_r0, percent.
-    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true, value_name = "PCT")]
-    pub screen_guard_r0: f64,
-    /// Screen gate for main_r0, percent.
-    #[arg(
-        long,
-        default_value_t = 3.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub screen_main_r0: f64,
-    /// Screen gate for main_r50, percent.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub screen_main_r50: f64,
-    /// Screen gate for cross128_r90, percent.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub screen_cross128_r90: f64,
-    /// Replay gate for guard_r0, percent.
-    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true, value_name = "PCT")]
-    pub replay_guard_r0: f64,
-    /// Replay gate for main_r0, percent.
-    #[arg(
-        long,
-        default_value_t = 6.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub replay_main_r0: f64,
-    /// Replay gate for main_r50, percent.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub replay_main_r50: f64,
-    /// Replay gate for cross128_r90, percent.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        value_name = "PCT"
-    )]
-    pub replay_cross128_r90: f64,
-    /// Runs per side the screen asks for (fewer gives a warning).
-    #[arg(long, default_value_t = 7, value_name = "N")]
-    pub screen_runs: u64,
-    /// Runs per side the replay asks for (fewer gives a warning).
-    #[arg(long, default_value_t = 21, value_name = "N")]
-    pub replay_runs: u64,
     /// Bootstrap resamples for the 95% interval.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub bootstrap: u32,
@@ -171,6 +215,18 @@ pub struct GateFlags {
     /// A/A runs (one build run twice) for the per-lane noise floor.
     #[arg(long, num_args = 1.., value_name = "FILES")]
     pub aa: Vec<String>,
+    /// Keep only --base runs of this [HZ_LANE] variant.
+    #[arg(long, value_name = "NAME")]
+    pub base_variant: Option<String>,
+    /// Keep only --var runs of this [HZ_LANE] variant.
+    #[arg(long, value_name = "NAME")]
+    pub var_variant: Option<String>,
+    /// Keep only --aa runs of this [HZ_LANE] variant.
+    #[arg(long, value_name = "NAME")]
+    pub aa_variant: Option<String>,
+    /// Accept a stats build (counter lines) on a timing side.
+    #[arg(long)]
+    pub allow_stats_timing: bool,
 }
 
 /// `report`.
@@ -221,7 +277,13 @@ pub struct GatesArgs {
     /// Gate set.
     #[arg(long, value_enum, default_value_t = ModeArg::Screen)]
     pub mode: ModeArg,
-    /// Gate thresholds.
+    /// Screen thresholds (only with --mode screen).
+    #[command(flatten)]
+    pub screen: ScreenFlags,
+    /// Replay thresholds (only with --mode replay).
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+    /// Bootstrap and sides.
     #[command(flatten)]
     pub gates: GateFlags,
 }
@@ -238,10 +300,16 @@ pub struct VerdictArgs {
     /// Var+stats build runs for the mechanism checks (default: the --var runs).
     #[arg(long, num_args = 1.., value_name = "FILES")]
     pub mech: Vec<String>,
+    /// Keep only --mech runs of this [HZ_LANE] variant.
+    #[arg(long, value_name = "NAME")]
+    pub mech_variant: Option<String>,
     /// Write a Markdown note to DIR/README.md.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
-    /// Gate thresholds (the verdict always uses the replay set).
+    /// Replay thresholds (the verdict always uses the replay gates).
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+    /// Bootstrap and sides.
     #[command(flatten)]
     pub gates: GateFlags,
     /// Mechanism thresholds.
@@ -256,6 +324,12 @@ pub struct DiffArgs {
     pub a: String,
     /// Set B: a file, a directory or -.
     pub b: String,
+    /// Show only the N largest changes per lane.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Show only changes of at least PCT percent (either way).
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub min_change: f64,
 }
 
 /// `bench`.
@@ -267,6 +341,9 @@ pub struct BenchArgs {
     /// Keep the generated log at PATH (e.g. to compare with `grep -c`).
     #[arg(long, value_name = "PATH")]
     pub keep: Option<PathBuf>,
+    /// Overwrite the --keep file if it exists.
+    #[arg(long, requires = "keep")]
+    pub force: bool,
 }
 
 /// Names of the subcommands.

@@ -103,7 +103,7 @@ pub enum InputError {
         line: u64,
     },
     /// No rule could tell the lane of a run.
-    #[error("{file}:{line}: cannot tell the lane of the run starting here (no [HZ_LANE] marker, [BENCH_ARGS] shape matches no lane, file name starts with no lane name); pass --lane NAME=PATH")]
+    #[error("{file}:{line}: cannot tell the lane of the run starting here (no [BENCH_ARGS], no [HZ_LANE] marker, file name starts with no lane name); pass --lane NAME=PATH")]
     UnknownLane {
         /// Path as given.
         file: String,
@@ -111,6 +111,12 @@ pub enum InputError {
         line: u64,
     },
 }
+
+/// Inputs that cannot be compared (sides of `gates`/`verdict`). Exit
+/// status 2; the message names a file of each side.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct SidesError(pub String);
 
 /// A bad flag or flag combination. Exit status 2.
 #[derive(Debug, Error)]

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::exact::{self, cmp_products, ratio_at_least, Ratio};
 use crate::keys::{self, ADAPTIVE, STAGE_A_B1, STAGE_A_LOCK};
 use crate::lanes::{CROSS128_R90, GUARD_R0, LANES, MAIN_R0, MAIN_R50};
 use crate::model::*;
-use crate::ratios::{self, at_least, below};
+use crate::ratios;
 use crate::report::fmt::{num, pct, ratio};
 use crate::stats;
 
@@ -35,6 +36,67 @@ pub const REPLAY_GATES: [(&str, f64); 4] = [
 ];
 /// Two-sided level of the bootstrap interval.
 pub const CI_LEVEL: f64 = 0.95;
+
+/// A threshold as an exact fraction (the options are validated, so the
+/// fallback, a billionths approximation, only serves library callers that
+/// pass extreme values).
+pub fn rat(x: f64) -> Ratio {
+    Ratio::of_f64(x).unwrap_or(Ratio {
+        num: (x * 1e9).round() as i128,
+        den: 1_000_000_000,
+    })
+}
+
+/// `n/h = r OP t (n x q OP p x h)`: the fraction, its value and the integer
+/// comparison that decided.
+fn ratio_text(n: u128, h: u128, t: Ratio, ok: bool) -> String {
+    let h1 = h.max(1);
+    format!(
+        "{n}/{h1} = {} {} {} ({n} x {} {} {} x {h1})",
+        ratio(ratios::stage_a_ratio(n, h)),
+        if ok { ">=" } else { "<" },
+        num(t.num as f64 / t.den as f64),
+        t.den,
+        if ok { ">=" } else { "<" },
+        t.num
+    )
+}
+
+/// Position of the largest (`max`) or smallest rate `n/d` (d > 0), compared
+/// exactly.
+fn extreme(rates: &[(u128, u128)], max: bool) -> usize {
+    let mut best = 0;
+    for (i, &(n, d)) in rates.iter().enumerate().skip(1) {
+        let (bn, bd) = rates[best];
+        let c = cmp_products(&[n, bd], &[bn, d]);
+        if (max && c == std::cmp::Ordering::Greater) || (!max && c == std::cmp::Ordering::Less) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Whether `max/min` of the rates exceeds `f`, exactly, and the spread for
+/// display (`None`: unbounded, a zero beside a positive rate).
+fn spread_exceeds(rates: &[(u128, u128)], f: Ratio) -> (bool, Option<f64>) {
+    if rates.is_empty() {
+        return (f.num < f.den as i128, Some(1.0));
+    }
+    let (hi, lo) = (rates[extreme(rates, true)], rates[extreme(rates, false)]);
+    if hi.0 == 0 {
+        return (f.num < f.den as i128, Some(1.0));
+    }
+    if lo.0 == 0 {
+        return (true, None);
+    }
+    let show = (hi.0 as f64 / hi.1 as f64) / (lo.0 as f64 / lo.1 as f64);
+    if f.num <= 0 {
+        return (true, Some(show));
+    }
+    let ok = cmp_products(&[hi.0, lo.1, f.den], &[f.abs_num(), lo.0, hi.1])
+        == std::cmp::Ordering::Greater;
+    (ok, Some(show))
+}
 
 fn rules(table: &[(&str, f64)]) -> Vec<GateRule> {
     table
@@ -186,37 +248,44 @@ pub fn stage_a_summary(s: &Summary, o: &StageAOptions) -> StageAReport {
     let c1 = if !c1_gaps.is_empty() {
         (Status::Undecided, c1_gaps.join("; "))
     } else {
-        let (a, b) = (r(MAIN_R50), r(CROSS128_R90));
-        let ok = at_least(a, o.min_ratio) || at_least(b, o.min_ratio);
-        let cmp = |x: f64| if at_least(x, o.min_ratio) { ">=" } else { "<" };
+        let t = rat(o.min_ratio);
+        let mut ok = false;
+        let mut parts = Vec::new();
+        for lane in [MAIN_R50, CROSS128_R90] {
+            let l = &lanes[lane];
+            let (n, h) = (l.numerator.unwrap_or(0), l.hit.unwrap_or(0));
+            let pass = ratio_at_least(n, h, t);
+            ok |= pass;
+            parts.push(format!("{lane} {}", ratio_text(n, h, t, pass)));
+        }
         (
             if ok { Status::Pass } else { Status::Fail },
-            format!(
-                "main_r50 {} {} {}, cross128_r90 {} {} {}",
-                ratio(a),
-                cmp(a),
-                num(o.min_ratio),
-                ratio(b),
-                cmp(b),
-                num(o.min_ratio)
-            ),
+            parts.join("; "),
         )
     };
     let c2_gaps: Vec<String> = [MAIN_R0, MAIN_R50].iter().filter_map(|l| gap(l)).collect();
     let c2 = if !c2_gaps.is_empty() {
         (Status::Undecided, c2_gaps.join("; "))
     } else {
+        let sep = rat(o.separation);
+        let (l0, l50) = (&lanes[MAIN_R0], &lanes[MAIN_R50]);
+        let (n0, h0) = (l0.numerator.unwrap_or(0), l0.hit.unwrap_or(0).max(1));
+        let (n50, h50) = (l50.numerator.unwrap_or(0), l50.hit.unwrap_or(0).max(1));
+        // n0/h0 < (p/q) x n50/h50  <=>  n0 x h50 x q < p x n50 x h0
+        let ok = sep.num > 0
+            && cmp_products(&[n0, h50, sep.den], &[sep.abs_num(), n50, h0])
+                == std::cmp::Ordering::Less;
         let (z, f) = (r(MAIN_R0), r(MAIN_R50));
-        let limit = o.separation * f;
-        let ok = below(z, limit);
+        let op = if ok { "<" } else { ">=" };
         (
             if ok { Status::Pass } else { Status::Fail },
             format!(
-                "main_r0 {} {} {} x main_r50 = {}",
+                "main_r0 {} {op} {} x main_r50 = {} ({n0} x {h50} x {} {op} {} x {n50} x {h0})",
                 ratio(z),
-                if ok { "<" } else { ">=" },
                 num(o.separation),
-                ratio(limit)
+                ratio(o.separation * f),
+                sep.den,
+                sep.num
             ),
         )
     };
@@ -366,14 +435,22 @@ pub fn mechanism_summary(s: &Summary, o: &MechanismOptions) -> MechanismReport {
                 Status::Undecided,
                 "main_r0: malloc_calls = 0, promote rate undefined".into(),
             ),
-            Some(p) => (
-                if at_least(p, o.promote_min) {
-                    Status::Pass
-                } else {
-                    Status::Fail
-                },
-                format!("main_r0 hot_promote/malloc_calls = {}", ratio(p)),
-            ),
+            Some(_) => {
+                let l = &s.lanes[MAIN_R0];
+                let (p, c) = (
+                    l.pooled(keys::HOT_PROMOTE).unwrap_or(0),
+                    l.pooled(keys::MALLOC_CALLS).unwrap_or(0),
+                );
+                let t = rat(o.promote_min);
+                let ok = ratio_at_least(p, c, t);
+                (
+                    if ok { Status::Pass } else { Status::Fail },
+                    format!(
+                        "main_r0 hot_promote/malloc_calls = {}",
+                        ratio_text(p, c, t, ok)
+                    ),
+                )
+            }
         },
     };
     checks.push(crit(
@@ -411,7 +488,16 @@ pub fn mechanism_summary(s: &Summary, o: &MechanismOptions) -> MechanismReport {
                             st = Status::all([st, Status::Undecided]);
                         }
                         Some(r) => {
-                            let ok = r > 0.0 && at_least(r, o.reset_factor * base);
+                            // reset_l/calls_l >= (p/q) x reset_0/calls_0, exactly.
+                            let f = rat(o.reset_factor);
+                            let g = |l: &str, k| s.lanes[l].pooled(k).unwrap_or(0);
+                            let (rl, cl) = (g(lane, keys::HOT_RESET), g(lane, keys::MALLOC_CALLS));
+                            let (r0, c0) =
+                                (g(MAIN_R0, keys::HOT_RESET), g(MAIN_R0, keys::MALLOC_CALLS));
+                            let ok = rl > 0
+                                && (f.num <= 0
+                                    || cmp_products(&[rl, c0, f.den], &[f.abs_num(), r0, cl])
+                                        != std::cmp::Ordering::Less);
                             parts.push(format!(
                                 "{lane} {}/M {} {} x main_r0",
                                 num(r),
@@ -451,36 +537,39 @@ pub fn mechanism_summary(s: &Summary, o: &MechanismOptions) -> MechanismReport {
     let (st, detail) = if !gaps.is_empty() {
         (Status::Undecided, gaps.join("; "))
     } else {
-        let skip: Option<Vec<f64>> = SEPARATION_LANES
+        let g = |l: &str, k| s.lanes[l].pooled(k).unwrap_or(0);
+        let skip_keys = [ADAPTIVE[0], ADAPTIVE[1], ADAPTIVE[4], ADAPTIVE[5]];
+        let sk: Vec<(u128, u128)> = SEPARATION_LANES
             .iter()
-            .map(|l| lanes[*l].skip_per_million)
+            .map(|l| {
+                let n: u128 = skip_keys.iter().map(|k| g(l, k)).sum();
+                (n, g(l, keys::MALLOC_CALLS) + g(l, keys::FREE_CALLS))
+            })
             .collect();
-        let reset: Option<Vec<f64>> = SEPARATION_LANES
+        let rs: Vec<(u128, u128)> = SEPARATION_LANES
             .iter()
-            .map(|l| lanes[*l].reset_per_million)
+            .map(|l| (g(l, keys::HOT_RESET), g(l, keys::MALLOC_CALLS)))
             .collect();
-        match skip.zip(reset) {
-            None => (
+        if sk.iter().chain(&rs).any(|&(_, d)| d == 0) {
+            (
                 Status::Undecided,
                 "a lane has no mid calls; rates undefined".into(),
-            ),
-            Some((sk, rs)) => {
-                let separated = |sp: Option<f64>| match sp {
-                    None => true,
-                    Some(x) => !at_least(o.separation_factor, x),
-                };
-                let show = |sp: Option<f64>| sp.map_or("unbounded".to_owned(), num);
-                let (a, b) = (ratios::spread(&sk), ratios::spread(&rs));
-                let ok = separated(a) || separated(b);
-                (
-                    if ok { Status::Pass } else { Status::Fail },
-                    format!(
-                        "max/min over main_r0, main_r50, cross128_r90: skip rate {}, reset rate {}",
-                        show(a),
-                        show(b)
-                    ),
-                )
-            }
+            )
+        } else {
+            let f = rat(o.separation_factor);
+            let show = |sp: Option<f64>| sp.map_or("unbounded".to_owned(), num);
+            let ((a_ok, a), (b_ok, b)) = (spread_exceeds(&sk, f), spread_exceeds(&rs, f));
+            let ok = a_ok || b_ok;
+            (
+                if ok { Status::Pass } else { Status::Fail },
+                format!(
+                    "max/min over main_r0, main_r50, cross128_r90: skip rate {} ({}), reset rate {} ({})",
+                    show(a),
+                    if a_ok { "> limit" } else { "<= limit" },
+                    show(b),
+                    if b_ok { "> limit" } else { "<= limit" }
+                ),
+            )
         }
     };
     checks.push(crit(
@@ -518,6 +607,7 @@ pub fn gates_summary(
     let mut warnings = Vec::new();
     let need = o.required_runs();
     let mut lanes = BTreeMap::new();
+    let mut short: Vec<(String, usize, usize)> = Vec::new();
     for (i, rule) in o.active_rules().iter().enumerate() {
         let ops = |s: &Summary| {
             s.lanes
@@ -526,17 +616,23 @@ pub fn gates_summary(
                 .unwrap_or_default()
         };
         let (b, v) = (ops(base), ops(var));
-        for (side, n) in [("base", b.len()), ("var", v.len())] {
-            if (n as u64) < need {
-                warnings.push(format!(
-                    "{}: {side} has {n} run(s) with throughput; {} mode asks for RUNS={need}",
-                    rule.lane, o.mode
-                ));
-            }
-        }
-        let (bm, vm) = (ratios::median(&b), ratios::median(&v));
+        short.push((rule.lane.clone(), b.len(), v.len()));
+        let micro = |s: &Summary| {
+            s.lanes
+                .get(&rule.lane)
+                .map(|l| l.ops_micro.clone())
+                .unwrap_or_default()
+        };
+        let (bx, vx) = (micro(base), micro(var));
+        // Exact medians (twice the median, in millionths of an op/s).
+        let (bm2, vm2) = (exact::median2(&bx), exact::median2(&vx));
+        let as_f = |m: u128| m as f64 / 2e6;
+        let (bm, vm) = (bm2.map(as_f), vm2.map(as_f));
         let thr = rule.min_change_pct / 100.0;
-        let change = bm.zip(vm).and_then(|(b, v)| ratios::change(b, v));
+        let change = bm2
+            .zip(vm2)
+            .filter(|(b, _)| *b != 0)
+            .map(|(b, v)| v as f64 / b as f64 - 1.0);
         let seed = o.seed.wrapping_add(i as u64);
         let ci = stats::bootstrap_change_ci(&b, &v, o.bootstrap, seed, CI_LEVEL);
         let within_noise = ci.is_some_and(|(lo, hi)| lo <= thr.min(0.0) && hi >= thr.max(0.0));
@@ -544,13 +640,21 @@ pub fn gates_summary(
             let x = a.lanes.get(&rule.lane)?;
             stats::aa_noise(&x.ops_per_sec, o.bootstrap, seed, CI_LEVEL)
         });
-        let (status, detail) = match (bm, vm, change) {
+        let (status, detail) = match (bm2, vm2, change) {
             (None, _, _) => (Status::Undecided, "no base run with throughput".to_owned()),
             (_, None, _) => (Status::Undecided, "no var run with throughput".to_owned()),
             (_, _, None) => (Status::Undecided, "base median is 0".to_owned()),
-            (_, _, Some(c)) => {
-                let ok = at_least(c, thr);
-                let mut d = format!("{} {} {}", pct(c), if ok { ">=" } else { "<" }, pct(thr));
+            (Some(b2), Some(v2), Some(c)) => {
+                let t = rat(rule.min_change_pct);
+                let ok = exact::change_at_least(b2, v2, t);
+                let (cs, ts) = pct_pair(c, thr, ok);
+                let op = if ok { ">=" } else { "<" };
+                let mut d = format!(
+                    "{cs} {op} {ts} (var median {} {op} {} x base median {})",
+                    exact::micro_str(v2, true),
+                    exact::factor_str(rule.min_change_pct),
+                    exact::micro_str(b2, true)
+                );
                 if within_noise {
                     d.push_str(" (within noise)");
                 }
@@ -574,6 +678,27 @@ pub fn gates_summary(
                 detail,
             },
         );
+    }
+    // One warning per side and run count: "base: 7 run(s) in guard_r0, ...".
+    for (side, pick) in [("base", 0usize), ("var", 1)] {
+        let mut groups: Vec<(usize, Vec<&str>)> = Vec::new();
+        for (lane, b, v) in &short {
+            let n = if pick == 0 { *b } else { *v };
+            if (n as u64) >= need {
+                continue;
+            }
+            match groups.iter_mut().find(|(k, _)| *k == n) {
+                Some((_, l)) => l.push(lane),
+                None => groups.push((n, vec![lane])),
+            }
+        }
+        for (n, l) in groups {
+            warnings.push(format!(
+                "{side}: {n} run(s) with throughput in {}; {} mode asks for RUNS={need}",
+                l.join(", "),
+                o.mode
+            ));
+        }
     }
     let failures: Vec<Instability> = base
         .instabilities()
@@ -617,19 +742,32 @@ pub fn gates_summary(
     }
 }
 
+/// The change and the threshold as percentages with two decimals, or with
+/// as many more as it takes for a failing change not to print like its
+/// threshold (0.99999 % against 1 %).
+pub fn pct_pair(c: f64, thr: f64, ok: bool) -> (String, String) {
+    for d in 2..=8 {
+        let (a, b) = (
+            format!("{:+.*}%", d, c * 100.0),
+            format!("{:+.*}%", d, thr * 100.0),
+        );
+        if ok || a != b {
+            return (a, b);
+        }
+    }
+    (format!("{:+e}", c * 100.0), format!("{:+e}", thr * 100.0))
+}
+
 /// GO only if the gates ran in replay mode and every gate, the stability
 /// check and every mechanism check pass. Otherwise NO-GO with each failed
 /// condition (named after the work order's NO-GO list), or UNDECIDED when
 /// nothing failed but data is missing.
 pub fn verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
+    if g.mode != Mode::Replay {
+        return screen_verdict(g, m);
+    }
     let mut reasons = Vec::new();
     let mut undecided = Vec::new();
-    if g.mode != Mode::Replay {
-        undecided.push(
-            "gates were evaluated in screen mode; the verdict needs the replay gates (--mode replay)"
-                .to_owned(),
-        );
-    }
     let mut lanes: Vec<(&String, &GateLane)> = g.lanes.iter().collect();
     lanes.sort_by_key(|(n, _)| crate::lanes::lane_order(n));
     for (lane, l) in lanes {
@@ -638,9 +776,9 @@ pub fn verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
                 reasons.push(format!("Any replay gate failure: {lane} {}", l.detail));
                 if lane == GUARD_R0 {
                     reasons.push(format!(
-                        "Significant guard_r0 regression (< {}): {}",
+                        "Significant guard_r0 regression (< {}): guard_r0 {}",
                         pct(l.threshold_pct / 100.0),
-                        l.detail
+                        l.change_pct.map_or("-".into(), |c| pct(c / 100.0))
                     ));
                 }
             }
@@ -687,5 +825,45 @@ pub fn verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
         decision,
         reasons,
         undecided,
+        mode: g.mode,
+        screen: Vec::new(),
+    }
+}
+
+/// Screen mode: no GO/NO-GO (that needs the replay); the verdict is
+/// UNDECIDED and lists what the screen found, each once, without the work
+/// order's NO-GO wording.
+fn screen_verdict(g: &GateReport, m: &MechanismReport) -> VerdictReport {
+    let mut screen = Vec::new();
+    let mut lanes: Vec<(&String, &GateLane)> = g.lanes.iter().collect();
+    lanes.sort_by_key(|(n, _)| crate::lanes::lane_order(n));
+    for (lane, l) in lanes {
+        if l.status != Status::Pass {
+            screen.push(format!("screen gate {lane} {}: {}", l.status, l.detail));
+        }
+    }
+    if g.stability.status == Status::Fail {
+        screen.push(format!(
+            "stability FAIL: {} unstable run(s) (base {}, var {}, A/A {})",
+            g.stability.base_unstable_runs
+                + g.stability.var_unstable_runs
+                + g.stability.aa_unstable_runs,
+            g.stability.base_unstable_runs,
+            g.stability.var_unstable_runs,
+            g.stability.aa_unstable_runs
+        ));
+    }
+    for c in m.checks.iter().filter(|c| c.status != Status::Pass) {
+        screen.push(format!("mechanism {} {}", c.id, c.status));
+    }
+    VerdictReport {
+        decision: VerdictDecision::Undecided,
+        reasons: Vec::new(),
+        undecided: vec![format!(
+            "screen mode (screen gates {}): GO/NO-GO needs the replay gates (--mode replay)",
+            g.status
+        )],
+        mode: g.mode,
+        screen,
     }
 }

@@ -94,6 +94,43 @@ pub const MAIN_R50: &str = "main_r50";
 /// Name of the 90 % remote lane up to 128 KiB.
 pub const CROSS128_R90: &str = "cross128_r90";
 
+/// Lane name under which runs whose shape or marker names no lane are
+/// filed: shown, counted for stability, and read by no decision.
+pub const UNKNOWN_LANE: &str = "unknown";
+
+/// The four lane names, comma-separated, for messages.
+pub fn lane_names() -> String {
+    LANES.iter().map(|l| l.name).collect::<Vec<_>>().join(", ")
+}
+
+/// `threads=.. iters=.. ws=.. min=.. max=.. remote_pct=.. ring_slots=..`.
+pub fn args_text(a: &BenchArgs) -> String {
+    format!(
+        "threads={} iters={} ws={} min={} max={} remote_pct={} ring_slots={}",
+        a.threads, a.iters, a.ws, a.min, a.max, a.remote_pct, a.ring_slots
+    )
+}
+
+/// The fields where `a` and `b` differ, as `name=a/b` words.
+pub fn args_diff(a: &BenchArgs, b: &BenchArgs) -> Vec<String> {
+    let (x, y) = (a.to_argv(), b.to_argv());
+    const NAMES: [&str; 7] = [
+        "threads",
+        "iters",
+        "ws",
+        "min",
+        "max",
+        "remote_pct",
+        "ring_slots",
+    ];
+    NAMES
+        .iter()
+        .zip(x.iter().zip(y.iter()))
+        .filter(|(_, (p, q))| p != q)
+        .map(|(n, (p, q))| format!("{n}={p} vs {n}={q}"))
+        .collect()
+}
+
 /// The lane whose shape matches `args` (threads and iters ignored).
 pub fn lane_for_args(args: &BenchArgs) -> Option<&'static Lane> {
     LANES.iter().find(|l| l.args.same_shape(args))

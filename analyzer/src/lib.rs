@@ -27,6 +27,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod error;
+pub mod exact;
 pub mod gates;
 pub mod keys;
 pub mod lanes;
@@ -37,16 +38,17 @@ pub mod parse;
 pub mod ratios;
 pub mod report;
 pub mod sequential;
+pub mod sides;
 pub mod stats;
 pub mod summary;
 
-pub use error::{InputError, UsageError};
+pub use error::{InputError, SidesError, UsageError};
 pub use gates::{gates_summary, mechanism_summary, stage_a_summary, verdict};
 pub use lanes::{lane_for_args, Lane, CROSS128_R90, GUARD_R0, LANES, MAIN_R0, MAIN_R50};
 pub use model::*;
 pub use parse::{load_runs, parse_bytes, parse_str, LoadOptions};
 pub use report::{render_json, render_markdown, render_text};
-pub use summary::{diff, summarize, summarize_inputs};
+pub use summary::{diff, summarize, summarize_by_variant, summarize_inputs};
 
 /// Stage A over runs in memory (pooled per lane). See
 /// [`gates::stage_a_summary`] for the rule.

@@ -49,6 +49,9 @@ pub struct Throughput {
     pub ops: Option<u64>,
     /// `time=` in seconds if present.
     pub time_s: Option<f64>,
+    /// `ops/s=` exactly, in millionths (what the decisions use).
+    #[serde(default)]
+    pub ops_per_sec_micro: u64,
 }
 
 /// Why a run fails the stability check.
@@ -63,6 +66,11 @@ pub enum InstabilityKind {
     AllocFailures,
     /// `[CORRUPTION] count=N` with N > 0 (this project's bench).
     Corruption,
+    /// The run is not complete: its last line is cut, or its closing line
+    /// (`[ALLOC_FAILURES]`, `[HZ_RUN_STATUS]`) is missing.
+    Incomplete,
+    /// `ops` disagrees with `ops/s × time` beyond the printed rounding.
+    OpsMismatch,
 }
 
 /// One stability failure.
@@ -110,6 +118,18 @@ pub struct Run {
     pub corruption: Option<u64>,
     /// Crash marker lines of this run.
     pub crash_lines: Vec<Instability>,
+    /// Why the run is incomplete (cut short, closing line missing, ops
+    /// mismatch); such a run is left out of every sum and median and counts
+    /// as a stability failure.
+    #[serde(default)]
+    pub incomplete: Option<Instability>,
+    /// `[HZ4_MEM_STATS]` fields as written (stats builds that print it).
+    #[serde(default)]
+    pub mem_stats: Vec<(String, String)>,
+    /// True when the run is a stats build: it printed counter lines or its
+    /// `[HZ4_BUILD]` says `HZ4_MID_STATS_B1=1`.
+    #[serde(default)]
+    pub stats_build: bool,
 }
 
 impl Run {
@@ -125,6 +145,10 @@ impl Run {
     /// Every stability failure of this run.
     pub fn instabilities(&self) -> Vec<Instability> {
         let mut v = self.crash_lines.clone();
+        if let Some(i) = &self.incomplete {
+            v.push(i.clone());
+            return v;
+        }
         if self.throughput.is_none() {
             v.push(Instability {
                 location: self.location.clone(),
@@ -181,6 +205,17 @@ pub struct LaneSummary {
     pub instabilities: Vec<Instability>,
     /// Sum of `[ALLOC_FAILURES] count=`.
     pub alloc_failures: u128,
+    /// Incomplete runs (cut short, closing line missing, ops mismatch):
+    /// counted as unstable, left out of `runs`, sums and medians.
+    #[serde(default)]
+    pub incomplete_runs: u64,
+    /// Throughput of each run exactly, in millionths of an op/s (what the
+    /// gates decide on).
+    #[serde(skip)]
+    pub ops_micro: Vec<u64>,
+    /// Each distinct `[BENCH_ARGS]` seen in this lane, with its first run.
+    #[serde(skip)]
+    pub bench_args: Vec<(BenchArgs, Location)>,
 }
 
 impl LaneSummary {
@@ -205,6 +240,15 @@ pub struct Summary {
     pub lanes: BTreeMap<String, LaneSummary>,
     /// Things worth knowing that do not stop the analysis.
     pub warnings: Vec<String>,
+    /// `[HZ_LANE]` variant this summary is restricted to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Files that gave at least one run (after the variant filter).
+    #[serde(skip)]
+    pub contributing: Vec<crate::parse::FileKey>,
+    /// The first run of a stats build, if any.
+    #[serde(skip)]
+    pub first_stats_run: Option<Location>,
 }
 
 impl Summary {
@@ -565,6 +609,13 @@ pub struct VerdictReport {
     pub reasons: Vec<String>,
     /// What is missing for a decision.
     pub undecided: Vec<String>,
+    /// Gate mode the verdict was given in.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Screen mode only: the screen gates, stability and mechanism checks
+    /// that failed (the work order's NO-GO items are for the replay).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screen: Vec<String>,
 }
 
 /// Change of one counter between two sets (means per stats run).
@@ -589,6 +640,15 @@ pub struct DiffReport {
     pub b_inputs: Vec<String>,
     /// Lane name to counter name to delta.
     pub lanes: BTreeMap<String, BTreeMap<String, CounterDelta>>,
+    /// Per lane: median ops/s in A and B (`a`, `b` are medians here).
+    #[serde(default)]
+    pub throughput: BTreeMap<String, CounterDelta>,
+    /// `--top N` (rows per lane shown in text).
+    #[serde(default)]
+    pub top: Option<usize>,
+    /// `--min-change PCT`.
+    #[serde(default)]
+    pub min_change_pct: f64,
 }
 
 /// Parse benchmark figures.
@@ -627,6 +687,13 @@ pub struct Document {
     /// Per-lane pooled view (`report`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// `report` over runs of several variants: one pooled view per variant
+    /// (then `summary` is absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Summary>,
+    /// Notes on which variant each decision used (`report`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
     /// Stage A.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage_a: Option<StageAReport>,

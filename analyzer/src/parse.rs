@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 
 use crate::error::{clip, InputError, UsageError};
+use crate::exact;
 use crate::keys::{KeyTable, N_TRACKED};
 use crate::lanes::{self, BenchArgs};
 use crate::model::{Instability, InstabilityKind, LaneSource, Location, Run, Throughput};
@@ -42,6 +43,12 @@ impl LoadOptions {
     pub fn parse_lane_flag(s: &str) -> Result<(String, PathBuf), UsageError> {
         match s.split_once('=') {
             Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+                if lanes::lane_by_name(name).is_none() {
+                    return Err(UsageError::BadValue {
+                        flag: "--lane",
+                        problem: format!("`{name}` is not a lane (lanes: {})", lanes::lane_names()),
+                    });
+                }
                 Ok((name.to_owned(), PathBuf::from(path)))
             }
             _ => Err(UsageError::BadValue {
@@ -49,6 +56,57 @@ impl LoadOptions {
                 problem: format!("`{s}` is not NAME=PATH (e.g. --lane main_r0=logs/r0.log)"),
             }),
         }
+    }
+}
+
+/// Identity of an input file: its name, device and inode, and size.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileKey {
+    /// Name used in messages.
+    pub name: String,
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl FileKey {
+    fn of(name: &str, p: &Path) -> io::Result<FileKey> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p)?;
+        Ok(FileKey {
+            name: name.to_owned(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+        })
+    }
+
+    /// Same file (device and inode).
+    pub fn same_file(&self, o: &FileKey) -> bool {
+        self.dev == o.dev && self.ino == o.ino
+    }
+}
+
+/// True when the two files hold the same bytes (sizes already equal).
+pub fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
+    let (mut x, mut y) = (
+        BufReader::new(File::open(a)?),
+        BufReader::new(File::open(b)?),
+    );
+    loop {
+        let (ba, bb) = (x.fill_buf()?, y.fill_buf()?);
+        if ba.is_empty() || bb.is_empty() {
+            return Ok(ba.is_empty() && bb.is_empty());
+        }
+        let n = ba.len().min(bb.len());
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        x.consume(n);
+        y.consume(n);
     }
 }
 
@@ -63,28 +121,50 @@ pub struct Source {
     pub file_lane: Option<&'static str>,
     /// Lane given with `--lane`.
     pub flag_lane: Option<String>,
+    /// Device, inode and size (files only).
+    pub key: Option<FileKey>,
 }
 
-/// Expands `inputs` (files, directories holding `*.log`, `-`) into sources,
-/// in the given order, directory entries sorted by name (recursively).
-pub fn expand_inputs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Source>, InputError> {
-    let mut out = Vec::new();
+/// True for the names a directory walk reads: `*.log`, `*.log.gz`,
+/// `*.log.zst`.
+pub fn is_log_name(name: &str) -> bool {
+    name.ends_with(".log") || name.ends_with(".log.gz") || name.ends_with(".log.zst")
+}
+
+/// Expands `inputs` (files, directories holding `*.log`, `*.log.gz`,
+/// `*.log.zst`, or `-`) into sources, in the given order, directory entries
+/// sorted by name (recursively). Each input is read once: a file reached
+/// twice (same device and inode, e.g. a directory given twice or a symlink)
+/// or a second file with the same bytes is dropped with a warning; a
+/// symlink that leads back into a directory being walked is not followed,
+/// with a warning naming it. The warnings are pushed to `warnings`.
+pub fn expand_inputs(
+    inputs: &[String],
+    opts: &LoadOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Source>, InputError> {
+    let mut out: Vec<Source> = Vec::new();
+    let mut stdin_seen = false;
     for input in inputs {
         if input == "-" {
-            out.push(make_source(input.clone(), None, opts));
+            if stdin_seen {
+                warnings.push("-: standard input given twice; read once".into());
+            } else {
+                stdin_seen = true;
+                out.push(make_source(input.clone(), None, opts));
+            }
             continue;
         }
         let path = PathBuf::from(input);
-        let meta = std::fs::metadata(&path).map_err(|source| InputError::Io {
+        let io = |source| InputError::Io {
             file: input.clone(),
             source,
-        })?;
+        };
+        let meta = std::fs::metadata(&path).map_err(io)?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            collect_logs(&path, &mut found).map_err(|source| InputError::Io {
-                file: input.clone(),
-                source,
-            })?;
+            let mut stack = Vec::new();
+            collect_logs(&path, &mut found, &mut stack, warnings).map_err(io)?;
             if found.is_empty() {
                 return Err(InputError::NoLogs { dir: input.clone() });
             }
@@ -96,18 +176,100 @@ pub fn expand_inputs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Source
             out.push(make_source(input.clone(), Some(path), opts));
         }
     }
-    Ok(out)
+    dedup_sources(out, warnings)
 }
 
-fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            collect_logs(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "log") {
+/// Drops a source that is the same file as an earlier one, or holds the same
+/// bytes as an earlier one (with a warning each).
+fn dedup_sources(
+    sources: Vec<Source>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Source>, InputError> {
+    let mut kept: Vec<Source> = Vec::with_capacity(sources.len());
+    'next: for mut s in sources {
+        if let Some(p) = &s.path {
+            let key = FileKey::of(&s.name, p).map_err(|source| InputError::Io {
+                file: s.name.clone(),
+                source,
+            })?;
+            for k in &kept {
+                let Some(kk) = &k.key else { continue };
+                if kk.same_file(&key) {
+                    warnings.push(format!(
+                        "{}: same file as {} (same device and inode); read once",
+                        s.name, k.name
+                    ));
+                    continue 'next;
+                }
+                if kk.size == key.size {
+                    let same =
+                        same_content(k.path.as_deref().unwrap_or(p), p).map_err(|source| {
+                            InputError::Io {
+                                file: s.name.clone(),
+                                source,
+                            }
+                        })?;
+                    if same {
+                        warnings.push(format!(
+                            "{}: same content as {}; counted once",
+                            s.name, k.name
+                        ));
+                        continue 'next;
+                    }
+                }
+            }
+            s.key = Some(key);
+        }
+        kept.push(s);
+    }
+    Ok(kept)
+}
+
+/// Walks `dir`; `stack` holds the (device, inode, path) of the directories
+/// being walked, so a symlink back into one of them is a loop.
+fn collect_logs(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    stack: &mut Vec<(u64, u64, PathBuf)>,
+    warnings: &mut Vec<String>,
+) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    if let Some((_, _, first)) = stack
+        .iter()
+        .find(|(d, i, _)| *d == m.dev() && *i == m.ino())
+    {
+        warnings.push(format!(
+            "{}: symlink loop (leads back to {}); not followed",
+            dir.display(),
+            first.display()
+        ));
+        return Ok(());
+    }
+    stack.push((m.dev(), m.ino(), dir.to_owned()));
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    entries.sort();
+    for p in entries {
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(format!("{}: cannot read ({e}); skipped", p.display()));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            collect_logs(&p, out, stack, warnings)?;
+        } else if p
+            .file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(is_log_name)
+        {
             out.push(p);
         }
     }
+    stack.pop();
     Ok(())
 }
 
@@ -132,6 +294,7 @@ fn make_source(name: String, path: Option<PathBuf>, opts: &LoadOptions) -> Sourc
         path,
         file_lane,
         flag_lane,
+        key: None,
     }
 }
 
@@ -174,6 +337,13 @@ pub(crate) struct ParsedRun {
     pub crash_lines: Vec<(u64, String)>,
     pub lane: String,
     pub lane_source: Option<LaneSource>,
+    /// First reason the run is incomplete: line and text.
+    pub incomplete: Option<(u64, InstabilityKind, String)>,
+    /// Saw the lab's `[HZ_RUN_STATUS]` closing line.
+    pub saw_status: bool,
+    pub mem_stats: Vec<(String, String)>,
+    /// `[HZ4_BUILD]` says `HZ4_MID_STATS_B1=1`.
+    pub stats_knob: bool,
 }
 
 impl ParsedRun {
@@ -202,6 +372,21 @@ impl ParsedRun {
         self.crash_lines.clear();
         self.lane.clear();
         self.lane_source = None;
+        self.incomplete = None;
+        self.saw_status = false;
+        self.mem_stats.clear();
+        self.stats_knob = false;
+    }
+
+    /// A stats build: counter lines, or `HZ4_MID_STATS_B1=1` in its build.
+    pub fn stats_build(&self) -> bool {
+        self.has_stats || self.stats_knob
+    }
+
+    fn mark_incomplete(&mut self, line: u64, kind: InstabilityKind, why: String) {
+        if self.incomplete.is_none() {
+            self.incomplete = Some((line, kind, why));
+        }
     }
 
     /// Nothing yet that belongs after `[BENCH_ARGS]`.
@@ -215,7 +400,10 @@ impl ParsedRun {
     }
 
     fn has_content(&self) -> bool {
-        !self.before_bench() || self.marker.is_some() || !self.crash_lines.is_empty()
+        !self.before_bench()
+            || self.marker.is_some()
+            || !self.crash_lines.is_empty()
+            || self.incomplete.is_some()
     }
 
     /// Owned [`Run`] with counter names.
@@ -255,6 +443,20 @@ impl ParsedRun {
                     detail: text.clone(),
                 })
                 .collect(),
+            incomplete: self
+                .incomplete
+                .as_ref()
+                .map(|(line, kind, why)| Instability {
+                    location: Location {
+                        file: file.to_owned(),
+                        line: *line,
+                    },
+                    lane: lane.clone(),
+                    kind: *kind,
+                    detail: why.clone(),
+                }),
+            mem_stats: self.mem_stats.clone(),
+            stats_build: self.stats_build(),
         }
     }
 
@@ -279,6 +481,14 @@ impl ParsedRun {
                 .iter()
                 .map(|c| (c.location.line, c.detail.clone()))
                 .collect(),
+            incomplete: run
+                .incomplete
+                .as_ref()
+                .map(|i| (i.location.line, i.kind, i.detail.clone())),
+            saw_status: true,
+            mem_stats: run.mem_stats.clone(),
+            stats_knob: run.stats_build,
+            build: run.build.clone(),
             ..ParsedRun::default()
         };
         for (k, &v) in &run.counters {
@@ -343,15 +553,26 @@ fn parse_u64(s: &[u8]) -> Result<u64, NumErr> {
     Ok(v)
 }
 
+/// Space- or tab-separated words, found with `memchr2`.
 #[inline]
 fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|&b| b == b' ' || b == b'\t')
-        .filter(|t| !t.is_empty())
+    let mut rest = s;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        let tok = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        if !tok.is_empty() {
+            return Some(tok);
+        }
+    })
 }
 
 #[inline]
 fn split_kv(tok: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = tok.iter().position(|&b| b == b'=')?;
+    let eq = memchr::memchr(b'=', tok)?;
     let (k, v) = (&tok[..eq], &tok[eq + 1..]);
     (!k.is_empty() && !v.is_empty()).then_some((k, v))
 }
@@ -446,6 +667,7 @@ impl<'a> Parser<'a> {
         sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
     ) -> Result<(), InputError> {
         if self.cur.has_content() {
+            self.check_complete();
             self.resolve_lane()?;
             self.runs += 1;
             sink(&self.cur, self.src, self.keys)?;
@@ -459,19 +681,78 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// A complete run ends with its closing line: `[HZ_RUN_STATUS]` for a
+    /// lab run (one with an `[HZ_LANE]` marker), else `[ALLOC_FAILURES]`
+    /// after the throughput line (hz-bench and the reference allocator both
+    /// print it last among the bench lines). A run without a throughput line
+    /// is a crash, not an incomplete run.
+    fn check_complete(&mut self) {
+        if self.cur.incomplete.is_some() {
+            return;
+        }
+        if self.cur.marker.is_some() && !self.cur.saw_status {
+            let line = self.cur.start_line;
+            self.cur.mark_incomplete(
+                line,
+                InstabilityKind::Incomplete,
+                "lab run without its closing [HZ_RUN_STATUS] line (log cut short?)".into(),
+            );
+        } else if self.cur.throughput.is_some()
+            && self.cur.alloc_failures.is_none()
+            && !self.cur.saw_status
+        {
+            let line = self.cur.throughput_line;
+            self.cur.mark_incomplete(
+                line,
+                InstabilityKind::Incomplete,
+                "no [ALLOC_FAILURES] line after the throughput line (log cut short?)".into(),
+            );
+        }
+    }
+
+    /// Lane of the current run: the `[BENCH_ARGS]` shape first; a marker or
+    /// file name that says otherwise is a warning. A shape or marker name
+    /// that is no lane is a warning and files the run under
+    /// [`lanes::UNKNOWN_LANE`], which no decision reads.
     fn resolve_lane(&mut self) -> Result<(), InputError> {
-        let by_args = self.cur.bench_args.as_ref().and_then(lanes::lane_for_args);
-        let (lane, source) = if let Some(m) = self.cur.marker.as_ref().map(|m| m.name.clone()) {
-            if let Some(a) = by_args.filter(|a| a.name != m) {
-                let w = format!(
-                    "{}:{}: [HZ_LANE] name={} but [BENCH_ARGS] has the shape of {}; using the marker",
-                    self.src.name, self.cur.start_line, m, a.name
-                );
-                self.warn(w);
+        let at = format!("{}:{}", self.src.name, self.cur.start_line);
+        let marker = self.cur.marker.as_ref().map(|m| m.name.clone());
+        let (lane, source) = if let Some(args) = self.cur.bench_args {
+            match lanes::lane_for_args(&args) {
+                Some(a) => {
+                    if let Some(m) = marker.as_deref().filter(|m| *m != a.name) {
+                        self.warn(format!(
+                            "{at}: [HZ_LANE] name={m} but [BENCH_ARGS] has the shape of {}; using {}",
+                            a.name, a.name
+                        ));
+                    } else if let Some(f) = self.src.file_lane.filter(|f| *f != a.name) {
+                        if marker.is_none() {
+                            self.warn(format!(
+                                "{at}: file name says {f} but [BENCH_ARGS] has the shape of {}; using {}",
+                                a.name, a.name
+                            ));
+                        }
+                    }
+                    (a.name.to_owned(), LaneSource::BenchArgs)
+                }
+                None => {
+                    self.warn(format!(
+                        "{at}: [BENCH_ARGS] {} matches no lane's shape; run left out of the lane decisions",
+                        lanes::args_text(&args)
+                    ));
+                    (lanes::UNKNOWN_LANE.to_owned(), LaneSource::BenchArgs)
+                }
             }
-            (m, LaneSource::Marker)
-        } else if let Some(a) = by_args {
-            (a.name.to_owned(), LaneSource::BenchArgs)
+        } else if let Some(m) = marker {
+            if lanes::lane_by_name(&m).is_some() {
+                (m, LaneSource::Marker)
+            } else {
+                self.warn(format!(
+                    "{at}: [HZ_LANE] name={m} is not a lane ({}); run left out of the lane decisions",
+                    lanes::lane_names()
+                ));
+                (lanes::UNKNOWN_LANE.to_owned(), LaneSource::Marker)
+            }
         } else if let Some(l) = self.src.file_lane {
             (l.to_owned(), LaneSource::FileName)
         } else if let Some(l) = &self.src.flag_lane {
@@ -605,19 +886,45 @@ impl<'a> Parser<'a> {
             threads: None,
             ops: None,
             time_s: None,
+            ops_per_sec_micro: 0,
         };
+        let (mut rate_dec, mut time_dec) = (None, None);
         for tok in tokens(rest) {
             let (k, v) = self.kv(tok)?;
             match k {
-                b"ops/s" => t.ops_per_sec = self.f64_of(k, v)?,
+                b"ops/s" => {
+                    t.ops_per_sec = self.f64_of(k, v)?;
+                    rate_dec = exact::parse_dec(v);
+                    t.ops_per_sec_micro = match rate_dec.and_then(exact::to_micro) {
+                        Some(m) => m,
+                        None if t.ops_per_sec < 1.8e13 => (t.ops_per_sec * 1e6).round() as u64,
+                        None => return Err(self.num_err(NumErr::Overflow, k, v, "")),
+                    };
+                }
                 b"threads" => t.threads = Some(self.u64_of(k, v)?),
                 b"ops" => t.ops = Some(self.u64_of(k, v)?),
-                b"time" => t.time_s = Some(self.f64_of(k, v)?),
+                b"time" => {
+                    t.time_s = Some(self.f64_of(k, v)?);
+                    time_dec = exact::parse_dec(v);
+                }
                 _ => {}
             }
         }
         if t.ops_per_sec.is_nan() {
             return Err(self.truncated("throughput line lacks `ops/s=`"));
+        }
+        if let (Some(ops), Some(r), Some(tm)) = (t.ops, rate_dec, time_dec) {
+            if !ops_agree(ops, r, tm) {
+                let line = self.line;
+                self.cur.mark_incomplete(
+                    line,
+                    InstabilityKind::OpsMismatch,
+                    format!(
+                        "ops={ops} but ops/s x time = {:.0}: they disagree beyond the printed rounding",
+                        t.ops_per_sec * t.time_s.unwrap_or(0.0)
+                    ),
+                );
+            }
         }
         if let Some(old) = &self.cur.throughput {
             if old.ops_per_sec != t.ops_per_sec {
@@ -681,6 +988,7 @@ impl<'a> Parser<'a> {
             return Err(self.truncated("[HZ_RUN_STATUS] lacks `status=`"));
         };
         self.touch();
+        self.cur.saw_status = true;
         if status != b"ok" {
             let text = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
             self.cur.crash_lines.push((self.line, text));
@@ -717,6 +1025,43 @@ impl<'a> Parser<'a> {
             tracing::debug!("{}:{}: crash marker: {}", self.src.name, self.line, text);
             self.cur.crash_lines.push((self.line, text));
         }
+        Ok(())
+    }
+
+    /// The last line of the file, without its newline: the file was cut
+    /// while being written, so the run it belongs to is incomplete. The line
+    /// still starts a run if it would, but its content is not trusted.
+    fn cut_line(
+        &mut self,
+        line: &[u8],
+        sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(());
+        }
+        if line.contains(&0) {
+            return Err(InputError::Binary {
+                file: self.file(),
+                line: self.line,
+                what: "NUL byte",
+            });
+        }
+        let starts = (line.starts_with(b"[BENCH_ARGS]") && !self.cur.before_bench())
+            || (line.starts_with(b"[HZ_LANE]")
+                && !(self.cur.before_bench() && self.cur.marker.is_none()));
+        if starts {
+            self.finish_run(sink)?;
+        }
+        // Parse what is there (a marker or [BENCH_ARGS] still tells the
+        // lane); an error in the cut line is the cut, not a bad log.
+        let _ = self.handle(line, sink);
+        self.touch();
+        // The cut explains whatever else is wrong with the line.
+        self.cur.incomplete = Some((
+            self.line,
+            InstabilityKind::Incomplete,
+            "last line is cut short (no newline at the end of the file)".into(),
+        ));
         Ok(())
     }
 
@@ -761,7 +1106,22 @@ impl<'a> Parser<'a> {
             }
             if let Some(rest) = line.strip_prefix(b"[HZ4_BUILD]") {
                 let p = self.pairs(rest, true)?;
+                if p.iter().any(|(k, v)| k == "HZ4_MID_STATS_B1" && v != "0") {
+                    self.cur.stats_knob = true;
+                }
                 self.cur.build.extend(p);
+                return Ok(());
+            }
+            if let Some(rest) = line.strip_prefix(b"[HZ4_MEM_STATS]") {
+                let p = self.pairs(rest, false)?;
+                self.touch();
+                self.cur.mem_stats = p;
+                return Ok(());
+            }
+            // Any other well-formed `[HZ4_NAME] ...` line (a newer dump
+            // line): known to be the allocator's, so neither a crash marker
+            // nor a reason to reject the run.
+            if is_hz4_tag(line) {
                 return Ok(());
             }
         } else if let Some(rest) = line.strip_prefix(THROUGHPUT_PREFIX) {
@@ -769,6 +1129,40 @@ impl<'a> Parser<'a> {
         }
         self.other_line(line)
     }
+}
+
+/// `[HZ4_` + upper-case letters, digits or `_` + `]`.
+fn is_hz4_tag(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"[HZ4_") else {
+        return false;
+    };
+    match rest.iter().position(|&b| b == b']') {
+        Some(end) if end > 0 => rest[..end]
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+        _ => false,
+    }
+}
+
+/// `ops` agrees with `ops/s × time` within the printed rounding: with the
+/// rate `R / 10^a` and the time `T / 10^b` each off by at most half a unit
+/// of their last digit, `(R - ½)(T - ½) <= ops·10^(a+b) <= (R + ½)(T + ½)`,
+/// checked in integers as `(2R-1)(2T-1) <= 4·ops·10^a·10^b <= (2R+1)(2T+1)`.
+fn ops_agree(ops: u64, r: exact::Dec, t: exact::Dec) -> bool {
+    use std::cmp::Ordering::*;
+    let (Some(ea), Some(eb)) = (10u128.checked_pow(r.scale), 10u128.checked_pow(t.scale)) else {
+        return true;
+    };
+    let mid = [4, ops as u128, ea, eb];
+    let hi = [2 * r.mant + 1, 2 * t.mant + 1];
+    if exact::cmp_products(&mid, &hi) == Greater {
+        return false;
+    }
+    if r.mant == 0 || t.mant == 0 {
+        return true;
+    }
+    let lo = [2 * r.mant - 1, 2 * t.mant - 1];
+    exact::cmp_products(&lo, &mid) != Greater
 }
 
 /// Parses one source, calling `sink` for each run in order. Returns the
@@ -783,16 +1177,57 @@ pub(crate) fn parse_source(
         file: src.name.clone(),
         source,
     };
-    match &src.path {
-        None => {
-            let stdin = io::stdin();
-            let r = BufReader::with_capacity(1 << 18, stdin.lock());
-            parse_reader(src, r, keys, warnings, sink)
+    let r = match &src.path {
+        None => open_reader(Box::new(io::stdin().lock())).map_err(io_err)?,
+        Some(p) => open_reader(Box::new(File::open(p).map_err(io_err)?)).map_err(io_err)?,
+    };
+    parse_reader(src, r, keys, warnings, sink)
+}
+
+/// A buffered reader over `raw`, decompressing gzip (`1f 8b`) or zstd
+/// (`28 b5 2f fd`) when the first bytes say so, whatever the file's name.
+pub fn open_reader<'a>(raw: Box<dyn Read + 'a>) -> io::Result<Box<dyn BufRead + 'a>> {
+    let mut r = BufReader::with_capacity(1 << 18, raw);
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let d = flate2::bufread::MultiGzDecoder::new(r);
+        Ok(Box::new(BufReader::with_capacity(1 << 18, d)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = zstd::stream::read::Decoder::with_buffer(r)?;
+        Ok(Box::new(BufReader::with_capacity(1 << 18, d)))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Appends one line (with its newline, if any) to `buf`, at most
+/// `MAX_LINE + 1` bytes; returns the bytes taken. The newline is found with
+/// `memchr` in the reader's own buffer.
+#[inline]
+fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(n);
         }
-        Some(p) => {
-            let f = File::open(p).map_err(io_err)?;
-            let r = BufReader::with_capacity(1 << 18, f);
-            parse_reader(src, r, keys, warnings, sink)
+        let room = MAX_LINE + 1 - n;
+        let (take, done) = match memchr::memchr(b'\n', &avail[..avail.len().min(room)]) {
+            Some(i) => (i + 1, true),
+            None => {
+                let t = avail.len().min(room);
+                (t, t == room)
+            }
+        };
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
         }
     }
 }
@@ -822,13 +1257,10 @@ pub(crate) fn parse_reader<R: BufRead>(
     let mut non_blank = false;
     loop {
         buf.clear();
-        let n = (&mut r)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| InputError::Io {
-                file: src.name.clone(),
-                source,
-            })?;
+        let n = read_line(&mut r, &mut buf).map_err(|source| InputError::Io {
+            file: src.name.clone(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -851,7 +1283,11 @@ pub(crate) fn parse_reader<R: BufRead>(
         if !non_blank && line.iter().any(|b| !b.is_ascii_whitespace()) {
             non_blank = true;
         }
-        p.handle(line, sink)?;
+        if p.cut {
+            p.cut_line(line, sink)?;
+        } else {
+            p.handle(line, sink)?;
+        }
     }
     if !non_blank {
         return Err(InputError::Empty {
@@ -869,10 +1305,24 @@ pub(crate) fn parse_reader<R: BufRead>(
 
 /// Reads every run of `inputs` into memory. Meant for small sets (the lab
 /// runner, `show`); the reports stream instead (see [`crate::summarize_inputs`]).
+/// Warnings go to the log (`tracing`); [`load_runs_warned`] returns them.
 pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, InputError> {
-    let sources = expand_inputs(inputs, opts)?;
-    let mut keys = KeyTable::new();
+    let (runs, warnings) = load_runs_warned(inputs, opts)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(runs)
+}
+
+/// [`load_runs`], also returning the warnings (same file twice, lane
+/// disagreements, ...).
+pub fn load_runs_warned(
+    inputs: &[String],
+    opts: &LoadOptions,
+) -> Result<(Vec<Run>, Vec<String>), InputError> {
     let mut warnings = Vec::new();
+    let sources = expand_inputs(inputs, opts, &mut warnings)?;
+    let mut keys = KeyTable::new();
     let mut runs = Vec::new();
     for src in &sources {
         parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
@@ -882,10 +1332,7 @@ pub fn load_runs(inputs: &[String], opts: &LoadOptions) -> Result<Vec<Run>, Inpu
             Ok(())
         })?;
     }
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(runs)
+    Ok((runs, warnings))
 }
 
 /// Parses log text held in memory (tests, the lab runner). `name` is used in
@@ -915,7 +1362,8 @@ mod tests {
 
     const ARGS: &str =
         "[BENCH_ARGS] threads=4 iters=10 ws=400 min=16 max=32768 remote_pct=50 ring_slots=65536\n";
-    const TPUT: &str = "bench_random_mixed_mt_remote: threads=4 ops=1 time=1 ops/s=2\n";
+    const TPUT: &str =
+        "bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n[ALLOC_FAILURES] count=0\n";
 
     fn runs(text: &str) -> Vec<Run> {
         parse_str("t.log", text, &LoadOptions::default()).unwrap()
@@ -923,7 +1371,7 @@ mod tests {
 
     #[test]
     fn marker_build_and_args_make_one_run() {
-        let t = format!("[HZ_LANE] name=main_r50 variant=base run=3\n[HZ4_BUILD] A=1 B\n{ARGS}[HZ4_MID_STATS_B1] x=1\n{TPUT}");
+        let t = format!("[HZ_LANE] name=main_r50 variant=base run=3\n[HZ4_BUILD] A=1 B\n{ARGS}[HZ4_MID_STATS_B1] x=1\n{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].variant.as_deref(), Some("base"));
@@ -932,8 +1380,11 @@ mod tests {
             r[0].build,
             [("A".into(), "1".into()), ("B".into(), String::new())]
         );
-        assert_eq!(r[0].lane_source, LaneSource::Marker);
+        // The [BENCH_ARGS] shape tells the lane first.
+        assert_eq!(r[0].lane_source, LaneSource::BenchArgs);
         assert!(r[0].bench_args.is_some());
+        assert!(r[0].incomplete.is_none());
+        assert!(r[0].stats_build);
     }
 
     #[test]
@@ -941,20 +1392,27 @@ mod tests {
         // Two [BENCH_ARGS]: two runs.
         assert_eq!(runs(&format!("{ARGS}{TPUT}{ARGS}{TPUT}")).len(), 2);
         // A marker after a complete run starts the next one.
-        let t = format!("{ARGS}{TPUT}[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        let t =
+            format!("{ARGS}{TPUT}[HZ_LANE] name=main_r50\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1].lane, "main_r0");
-        // Two markers in a row: the first run printed nothing (a crash).
-        let t = format!("[HZ_LANE] name=main_r0\n[HZ_LANE] name=main_r0\n{ARGS}{TPUT}");
+        assert_eq!(r[1].lane, "main_r50");
+        assert!(r[1].incomplete.is_none());
+        // Two markers in a row: the first run has no closing line.
+        let t = format!("[HZ_LANE] name=main_r0\n[HZ_LANE] name=main_r0\n{ARGS}{TPUT}[HZ_RUN_STATUS] status=ok\n");
         let r = runs(&t);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::NoThroughput);
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
+        // A run cut after its throughput line is incomplete, not a crash.
+        let r = runs(&format!(
+            "{ARGS}bench_random_mixed_mt_remote: threads=4 ops=2 time=1 ops/s=2\n"
+        ));
+        assert_eq!(r[0].instabilities()[0].kind, InstabilityKind::Incomplete);
         // A crash line after the dump belongs to that run.
         let t = format!("{ARGS}{TPUT}Segmentation fault (core dumped)\n{ARGS}{TPUT}");
         let r = runs(&t);
         assert_eq!(r[0].crash_lines.len(), 1);
-        assert_eq!(r[0].crash_lines[0].location.line, 3);
+        assert_eq!(r[0].crash_lines[0].location.line, 4);
         assert!(r[1].crash_lines.is_empty());
         // Unrelated text alone is not a run.
         let r = runs(&format!("hello\n{ARGS}{TPUT}bye\n"));

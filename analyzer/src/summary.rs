@@ -26,6 +26,9 @@ struct LaneAcc {
     unstable_runs: u64,
     instabilities: Vec<Instability>,
     alloc_failures: u128,
+    incomplete_runs: u64,
+    ops_micro: Vec<u64>,
+    bench_args: Vec<(crate::lanes::BenchArgs, Location)>,
 }
 
 /// Streaming aggregator behind [`Summary`].
@@ -33,6 +36,8 @@ pub(crate) struct Aggregator {
     variant: Option<String>,
     lanes: Vec<(String, LaneAcc)>,
     total_runs: u64,
+    contributing: Vec<parse::FileKey>,
+    first_stats_run: Option<Location>,
 }
 
 impl Aggregator {
@@ -41,6 +46,19 @@ impl Aggregator {
             variant,
             lanes: Vec::new(),
             total_runs: 0,
+            contributing: Vec::new(),
+            first_stats_run: None,
+        }
+    }
+
+    /// Records that `key` gave a run.
+    fn contributed(&mut self, src: &Source) {
+        let key = src.key.clone().unwrap_or_else(|| parse::FileKey {
+            name: src.name.clone(),
+            ..Default::default()
+        });
+        if self.contributing.last() != Some(&key) {
+            self.contributing.push(key);
         }
     }
 
@@ -55,15 +73,58 @@ impl Aggregator {
         &mut self.lanes[i].1
     }
 
+    /// Adds one run of `src`.
+    pub fn add_from(&mut self, run: &ParsedRun, src: &Source, nkeys: usize) {
+        if run.kept_by(self.variant.as_deref()) {
+            self.contributed(src);
+            self.add(run, &src.name, nkeys);
+        }
+    }
+
     /// Adds one run.
     pub fn add(&mut self, run: &ParsedRun, file: &str, nkeys: usize) {
         if !run.kept_by(self.variant.as_deref()) {
             return;
         }
         let variant = run.variant();
+        if run.stats_build() && self.first_stats_run.is_none() {
+            self.first_stats_run = Some(Location {
+                file: file.to_owned(),
+                line: run.start_line,
+            });
+        }
+        let acc = self.lane(&run.lane);
+        if let Some((line, kind, why)) = &run.incomplete {
+            // Left out of every sum and median; a stability failure.
+            acc.incomplete_runs += 1;
+            acc.unstable_runs += 1;
+            if acc.instabilities.len() < MAX_KEPT {
+                acc.instabilities.push(Instability {
+                    location: Location {
+                        file: file.to_owned(),
+                        line: *line,
+                    },
+                    lane: run.lane.clone(),
+                    kind: *kind,
+                    detail: format!("incomplete run (excluded): {why}"),
+                });
+            }
+            return;
+        }
         self.total_runs += 1;
         let acc = self.lane(&run.lane);
         acc.runs += 1;
+        if let Some(a) = run.bench_args {
+            if acc.bench_args.len() < 8 && !acc.bench_args.iter().any(|(b, _)| *b == a) {
+                acc.bench_args.push((
+                    a,
+                    Location {
+                        file: file.to_owned(),
+                        line: run.start_line,
+                    },
+                ));
+            }
+        }
         if let Some(v) = variant {
             if !acc.variants.contains(v) {
                 acc.variants.insert(v.to_owned());
@@ -100,6 +161,7 @@ impl Aggregator {
         }
         if let Some(t) = &run.throughput {
             acc.ops.push(t.ops_per_sec);
+            acc.ops_micro.push(t.ops_per_sec_micro);
         }
         acc.alloc_failures += run.alloc_failures.unwrap_or(0) as u128;
         let unstable = !run.crash_lines.is_empty()
@@ -167,6 +229,9 @@ impl Aggregator {
                 unstable_runs: acc.unstable_runs,
                 instabilities: acc.instabilities,
                 alloc_failures: acc.alloc_failures,
+                incomplete_runs: acc.incomplete_runs,
+                ops_micro: acc.ops_micro,
+                bench_args: acc.bench_args,
                 ..LaneSummary::default()
             };
             for (id, (&sum, &n)) in acc.sums.iter().zip(&acc.present).enumerate() {
@@ -188,6 +253,9 @@ impl Aggregator {
             total_runs: self.total_runs,
             lanes,
             warnings,
+            variant: self.variant,
+            contributing: self.contributing,
+            first_stats_run: self.first_stats_run,
         }
     }
 }
@@ -202,6 +270,13 @@ pub fn summarize(runs: &[Run]) -> Summary {
             inputs.push(r.location.file.clone());
         }
         let p = ParsedRun::from_run(r, &mut keys);
+        let key = parse::FileKey {
+            name: r.location.file.clone(),
+            ..Default::default()
+        };
+        if agg.contributing.last() != Some(&key) {
+            agg.contributing.push(key);
+        }
         agg.add(&p, &r.location.file, keys.len());
     }
     agg.finish(&keys, inputs, Vec::new())
@@ -210,24 +285,70 @@ pub fn summarize(runs: &[Run]) -> Summary {
 /// Streams `inputs` (files, directories, `-`) into a [`Summary`] without
 /// keeping the runs.
 pub fn summarize_inputs(inputs: &[String], opts: &LoadOptions) -> Result<Summary, InputError> {
-    let sources: Vec<Source> = parse::expand_inputs(inputs, opts)?;
-    let mut keys = KeyTable::new();
     let mut warnings = Vec::new();
+    let sources: Vec<Source> = parse::expand_inputs(inputs, opts, &mut warnings)?;
+    let mut keys = KeyTable::new();
     let mut agg = Aggregator::new(opts.variant.clone());
     for src in &sources {
         let n = parse::parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
-            agg.add(pr, &s.name, k.len());
+            agg.add_from(pr, s, k.len());
             Ok(())
         })?;
         tracing::info!("{}: {} runs", src.name, n);
     }
     if let Some(v) = &opts.variant {
-        if agg.total_runs == 0 {
-            warnings.push(format!("--variant {v}: no run carries this variant"));
+        if agg.total_runs == 0 && agg.lanes.is_empty() {
+            warnings.push(format!("variant {v}: no run carries this variant"));
         }
     }
     let names = sources.iter().map(|s| s.name.clone()).collect();
     Ok(agg.finish(&keys, names, warnings))
+}
+
+/// Like [`summarize_inputs`], one [`Summary`] per `[HZ_LANE]` variant (in
+/// order of first appearance; runs without a marker form the `None` one).
+/// The parse warnings go to the first summary.
+pub fn summarize_by_variant(
+    inputs: &[String],
+    opts: &LoadOptions,
+) -> Result<Vec<Summary>, InputError> {
+    let mut warnings = Vec::new();
+    let sources: Vec<Source> = parse::expand_inputs(inputs, opts, &mut warnings)?;
+    let mut keys = KeyTable::new();
+    let mut aggs: Vec<Aggregator> = Vec::new();
+    for src in &sources {
+        parse::parse_source(src, &mut keys, &mut warnings, &mut |pr, s, k| {
+            if !pr.kept_by(opts.variant.as_deref()) {
+                return Ok(());
+            }
+            let v = pr.variant();
+            let i = match aggs.iter().position(|a| a.variant.as_deref() == v) {
+                Some(i) => i,
+                None => {
+                    aggs.push(Aggregator::new(v.map(str::to_owned)));
+                    aggs.len() - 1
+                }
+            };
+            aggs[i].add_from(pr, s, k.len());
+            Ok(())
+        })?;
+    }
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let mut out: Vec<Summary> = Vec::new();
+    for (i, a) in aggs.into_iter().enumerate() {
+        let w = if i == 0 {
+            std::mem::take(&mut warnings)
+        } else {
+            Vec::new()
+        };
+        let mut s = a.finish(&keys, names.clone(), w);
+        s.inputs = s.contributing.iter().map(|k| k.name.clone()).collect();
+        out.push(s);
+    }
+    if out.is_empty() {
+        out.push(Aggregator::new(None).finish(&keys, names, warnings));
+    }
+    Ok(out)
 }
 
 /// Counter deltas between two sets, as means per stats run, for every lane
@@ -267,9 +388,34 @@ pub fn diff(a: &Summary, b: &Summary) -> crate::model::DiffReport {
         }
         lanes.insert(lane.clone(), m);
     }
+    let mut throughput = BTreeMap::new();
+    for lane in a.lanes.keys().chain(b.lanes.keys()) {
+        let med = |s: &Summary| {
+            s.lanes
+                .get(lane)
+                .and_then(|l| crate::exact::median2(&l.ops_micro))
+                .map(|m| m as f64 / 2e6)
+        };
+        let (x, y) = (med(a), med(b));
+        throughput.insert(
+            lane.clone(),
+            CounterDelta {
+                a: x,
+                b: y,
+                delta: x.zip(y).map(|(x, y)| y - x),
+                change_pct: x
+                    .zip(y)
+                    .and_then(|(x, y)| ratios::change(x, y))
+                    .map(|c| c * 100.0),
+            },
+        );
+    }
     crate::model::DiffReport {
         a_inputs: a.inputs.clone(),
         b_inputs: b.inputs.clone(),
         lanes,
+        throughput,
+        top: None,
+        min_change_pct: 0.0,
     }
 }

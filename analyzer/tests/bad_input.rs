@@ -8,7 +8,8 @@ use hz_analyze::*;
 
 const ARGS: &str =
     "[BENCH_ARGS] threads=16 iters=1200000 ws=400 min=16 max=32768 remote_pct=50 ring_slots=65536\n";
-const TPUT: &str = "bench_random_mixed_mt_remote: threads=16 ops=1 time=1.0 ops/s=5.5\n";
+const TPUT: &str =
+    "bench_random_mixed_mt_remote: threads=16 ops=11 time=2.0 ops/s=5.5\n[ALLOC_FAILURES] count=0\n";
 
 fn err(text: &str) -> String {
     parse_str("bad.log", text, &LoadOptions::default())
@@ -48,12 +49,17 @@ fn truncated_lines() {
     assert!(e.contains("no key=value fields"), "{e}");
     let e = err("[HZ_LANE] variant=x\n");
     assert!(e.contains("lacks `name=`"), "{e}");
-    // Cut at the end of the file, without a newline.
-    let e = err(&format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls="));
-    assert!(
-        e.contains("bad.log:2:") && e.contains("file cut short"),
-        "{e}"
-    );
+    // Cut at the end of the file, without a newline: not a bad log but an
+    // incomplete run, left out and counted as unstable.
+    let runs = parse_str(
+        "cut.log",
+        &format!("{ARGS}[HZ4_MID_STATS_B1] malloc_calls="),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let i = runs[0].incomplete.as_ref().unwrap();
+    assert_eq!(i.location.to_string(), "cut.log:2");
+    assert!(i.detail.contains("cut short"), "{}", i.detail);
 }
 
 #[test]
@@ -170,12 +176,11 @@ fn binary_files() {
 
 #[test]
 fn unknown_lane_names_file_and_line() {
-    let text = format!(
-        "noise\n[BENCH_ARGS] threads=1 iters=1 ws=1 min=1 max=1 remote_pct=1 ring_slots=1\n{TPUT}"
-    );
+    // No marker, no [BENCH_ARGS], no lane in the file name.
+    let text = format!("noise\n{TPUT}");
     assert_eq!(
         err(&text),
-        "bad.log:2: cannot tell the lane of the run starting here (no [HZ_LANE] marker, [BENCH_ARGS] shape matches no lane, file name starts with no lane name); pass --lane NAME=PATH"
+        "bad.log:2: cannot tell the lane of the run starting here (no [BENCH_ARGS], no [HZ_LANE] marker, file name starts with no lane name); pass --lane NAME=PATH"
     );
     // --lane resolves it.
     let dir = tempfile::tempdir().unwrap();
@@ -219,7 +224,7 @@ fn binary_exit_status_2() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "trunc.log",
-            format!("{ARGS}[HZ4_MID_STATS_B1] a").into_bytes(),
+            format!("{ARGS}[HZ4_MID_STATS_B1] a\n").into_bytes(),
             ":2: truncated",
         ),
         (

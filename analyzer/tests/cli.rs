@@ -159,6 +159,7 @@ fn gates_golden_and_exit_codes() {
         &fixtures(),
         &[
             "gates",
+            "--allow-stats-timing",
             "--base",
             "hz4c/main_r0_run1_hz4c.log",
             "--var",
@@ -214,7 +215,10 @@ fn mechanism_and_diff() {
         ],
     );
     assert_eq!(code, 0);
-    assert!(text.contains("| malloc_calls "));
+    // Nothing changed: only the throughput row, and a count of the hidden rows.
+    assert!(text.contains("| median ops/s "), "{text}");
+    assert!(text.contains("unchanged counters hidden"), "{text}");
+    assert!(!text.contains("| malloc_calls "), "{text}");
     let (json, _) = run_in(d.path(), &["diff", "--json", "stats.log", "base.log"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["diff"]["lanes"]["main_r0"]["malloc_calls"]["b"].is_null());
@@ -277,4 +281,22 @@ fn help_and_version() {
     bin().arg("--help").assert().success();
     bin().arg("--version").assert().success();
     bin().args(["gates", "--help"]).assert().success();
+}
+
+/// `report` on a lab directory: one table per variant, Stage A only on a
+/// Stage A build (none here), mechanism only on var_stats; every line
+/// within 120 columns.
+#[test]
+fn report_per_variant_golden() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (text, code) = run_in(&root, &["report", "docs/results/b77/screen"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("uses: mechanism checks: variant var_stats"),
+        "{text}"
+    );
+    for l in text.lines() {
+        assert!(l.chars().count() <= 120, "{l}");
+    }
+    golden("report_lab_variants.txt", &text);
 }

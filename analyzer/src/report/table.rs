@@ -24,7 +24,13 @@ impl TableReporter {
         } else {
             presets::ASCII_FULL_CONDENSED
         });
-        t.set_content_arrangement(ContentArrangement::Disabled);
+        if self.markdown {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        } else {
+            // Text stays within 120 columns: long cells wrap.
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(TEXT_WIDTH as u16);
+        }
         t.set_header(header);
         t
     }
@@ -38,7 +44,20 @@ impl TableReporter {
     }
 
     fn bullet(&self, out: &mut String, text: &str) {
-        let _ = writeln!(out, "{}{text}", if self.markdown { "- " } else { "  - " });
+        if self.markdown {
+            let _ = writeln!(out, "- {text}");
+        } else {
+            out.push_str(&wrap(text, "  - ", "    "));
+        }
+    }
+
+    /// A line of text, wrapped to 120 columns in text mode.
+    fn line(&self, out: &mut String, text: &str) {
+        if self.markdown {
+            let _ = writeln!(out, "{text}");
+        } else {
+            out.push_str(&wrap(text, "", "    "));
+        }
     }
 
     fn push_table(&self, out: &mut String, t: &Table) {
@@ -46,6 +65,54 @@ impl TableReporter {
         // paragraph is read as more rows.
         let _ = writeln!(out, "{t}{}", if self.markdown { "\n" } else { "" });
     }
+}
+
+/// Width of the text output.
+pub const TEXT_WIDTH: usize = 120;
+
+/// Wraps `text` at spaces to [`TEXT_WIDTH`] columns: `first` before the
+/// first line, `rest` before the others; a word longer than a line is cut.
+pub fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from(first);
+    let mut empty = true;
+    for word in text.split(' ') {
+        let mut word = word;
+        loop {
+            let room = TEXT_WIDTH.saturating_sub(line.chars().count() + usize::from(!empty));
+            if word.chars().count() <= room {
+                if !empty {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                empty = false;
+                break;
+            }
+            if !empty {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = String::from(rest);
+                empty = true;
+                continue;
+            }
+            // A single word longer than the line: cut it.
+            let cut: usize = word
+                .char_indices()
+                .nth(room.max(1))
+                .map_or(word.len(), |(i, _)| i);
+            line.push_str(&word[..cut]);
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(rest);
+            word = &word[cut..];
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
 }
 
 fn sorted<'a, V>(it: impl Iterator<Item = (&'a String, V)>) -> Vec<(&'a String, V)> {
@@ -89,12 +156,16 @@ impl Reporter for TableReporter {
             let _ = writeln!(out, "hz-analyze {}", doc.command);
         }
         if !doc.inputs.is_empty() {
-            let _ = writeln!(
-                out,
-                "{}inputs: {}",
-                if self.markdown { "\n" } else { "" },
-                compact_inputs(&doc.inputs)
+            if self.markdown {
+                out.push('\n');
+            }
+            self.line(
+                &mut out,
+                &format!("inputs: {}", compact_inputs(&doc.inputs)),
             );
+        }
+        for u in &doc.uses {
+            self.line(&mut out, &format!("uses: {u}"));
         }
         if let Some(v) = &doc.verdict {
             self.verdict(&mut out, v);
@@ -102,11 +173,14 @@ impl Reporter for TableReporter {
         if let Some(s) = &doc.summary {
             self.summary(&mut out, s);
         }
+        for s in &doc.variants {
+            self.summary(&mut out, s);
+        }
         if let Some(a) = &doc.stage_a {
             self.stage_a(&mut out, a);
         }
         if let Some(g) = &doc.gates {
-            self.gates(&mut out, g);
+            self.gates(&mut out, g, doc.verdict.is_none());
         }
         if let Some(m) = &doc.mechanism {
             self.mechanism(&mut out, m);
@@ -122,8 +196,12 @@ impl Reporter for TableReporter {
         }
         if !doc.warnings.is_empty() {
             self.heading(&mut out, "Warnings");
+            let mut seen: Vec<&String> = Vec::new();
             for w in &doc.warnings {
-                self.bullet(&mut out, w);
+                if !seen.contains(&w) {
+                    seen.push(w);
+                    self.bullet(&mut out, w);
+                }
             }
         }
         out
@@ -132,7 +210,13 @@ impl Reporter for TableReporter {
 
 impl TableReporter {
     fn summary(&self, out: &mut String, s: &Summary) {
-        self.heading(out, "Lanes (counters pooled over runs)");
+        match &s.variant {
+            Some(v) => self.heading(
+                out,
+                &format!("Lanes of variant {v} (counters pooled over runs)"),
+            ),
+            None => self.heading(out, "Lanes (counters pooled over runs)"),
+        }
         let names = s.lane_names();
         let mut header = vec!["counter".to_owned()];
         header.extend(names.iter().map(|n| n.to_string()));
@@ -163,9 +247,16 @@ impl TableReporter {
             opt(l.ratio_max, ratio)
         });
         row(&mut t, "median ops/s", &|l| {
-            opt(crate::ratios::median(&l.ops_per_sec), |x| format!("{x:.2}"))
+            opt(crate::exact::median2(&l.ops_micro), |m| {
+                crate::exact::micro_str(m, true)
+            })
         });
         row(&mut t, "unstable runs", &|l| l.unstable_runs.to_string());
+        if lanes.iter().any(|l| l.incomplete_runs > 0) {
+            row(&mut t, "incomplete runs (excluded)", &|l| {
+                l.incomplete_runs.to_string()
+            });
+        }
         self.push_table(out, &t);
         for i in s.instabilities() {
             self.bullet(
@@ -247,9 +338,7 @@ impl TableReporter {
             if self.markdown { "\n" } else { "" },
             a.decision
         );
-        for r in &a.reasons {
-            self.bullet(out, r);
-        }
+        // The reasons are the criteria's details above; each is shown once.
         for w in &a.warnings {
             self.bullet(out, &format!("warning: {w}"));
         }
@@ -260,7 +349,7 @@ impl TableReporter {
         let th = &m.thresholds;
         let _ = writeln!(
             out,
-            "thresholds: --mech-skip-min {} --mech-promote-min {} --mech-reset-factor {} --mech-separation-factor {}{}",
+            "thresholds: --mech-skip-min {} --mech-promote-min {} --mech-reset-factor {}\n  --mech-separation-factor {}{}",
             th.skip_min,
             num(th.promote_min),
             num(th.reset_factor),
@@ -312,27 +401,28 @@ impl TableReporter {
         );
     }
 
-    fn gates(&self, out: &mut String, g: &GateReport) {
+    fn gates(&self, out: &mut String, g: &GateReport, details: bool) {
         self.heading(out, &format!("A/B gates ({} mode)", g.mode));
         let rules: Vec<String> = g
             .rules
             .iter()
             .map(|r| format!("{} >= {}", r.lane, pct(r.min_change_pct / 100.0)))
             .collect();
-        let _ = writeln!(
+        self.line(
             out,
-            "thresholds: {}; RUNS={} per side; bootstrap {} resamples, seed {}, 95% CI{}",
-            rules.join(", "),
-            g.required_runs,
-            g.bootstrap,
-            g.seed,
-            if self.markdown { "\n" } else { "" }
+            &format!(
+                "thresholds: {}; RUNS={} per side; bootstrap {} resamples, seed {}, 95% CI{}",
+                rules.join(", "),
+                g.required_runs,
+                g.bootstrap,
+                g.seed,
+                if self.markdown { "\n" } else { "" }
+            ),
         );
         let mut t = self.table(
             [
                 "lane",
-                "base runs",
-                "var runs",
+                "runs b/v",
                 "base median",
                 "var median",
                 "change",
@@ -344,15 +434,16 @@ impl TableReporter {
             .map(String::from)
             .to_vec(),
         );
+        let mut noisy = false;
         for (name, l) in sorted(g.lanes.iter()) {
             let mut status = l.status.to_string();
             if l.within_noise {
-                status.push_str(" (within noise)");
+                status.push('*');
+                noisy = true;
             }
             t.add_row(vec![
                 Cell::new(name),
-                right(l.base_runs.to_string()),
-                right(l.var_runs.to_string()),
+                right(format!("{}/{}", l.base_runs, l.var_runs)),
                 right(opt(l.base_median, |x| format!("{x:.2}"))),
                 right(opt(l.var_median, |x| format!("{x:.2}"))),
                 right(opt(l.change_pct, |x| pct(x / 100.0))),
@@ -365,6 +456,17 @@ impl TableReporter {
             ]);
         }
         self.push_table(out, &t);
+        if noisy {
+            self.line(
+                out,
+                "* within noise: the 95% interval holds both 0 and the gate",
+            );
+        }
+        for (lane, l) in sorted(g.lanes.iter()).into_iter().filter(|_| details) {
+            if l.status != Status::Pass {
+                self.bullet(out, &format!("{lane}: {}", l.detail));
+            }
+        }
         let s = &g.stability;
         let _ = writeln!(
             out,
@@ -386,6 +488,16 @@ impl TableReporter {
 
     fn verdict(&self, out: &mut String, v: &VerdictReport) {
         self.heading(out, "Verdict");
+        if v.mode == Mode::Screen {
+            let _ = writeln!(
+                out,
+                "verdict: UNDECIDED (screen mode: GO/NO-GO is decided on the replay gates)"
+            );
+            for r in &v.screen {
+                self.bullet(out, r);
+            }
+            return;
+        }
         let _ = writeln!(out, "verdict: {}", v.decision);
         for r in &v.reasons {
             self.bullet(out, &format!("NO-GO: {r}"));
@@ -440,6 +552,9 @@ impl TableReporter {
                     right(v.clone()),
                 ]);
             }
+            for (k, v) in &r.mem_stats {
+                t.add_row(vec![Cell::new(format!("mem_stats {k}")), right(v.clone())]);
+            }
             if let Some(n) = r.alloc_failures {
                 t.add_row(vec![Cell::new("alloc failures"), right(n.to_string())]);
             }
@@ -454,14 +569,31 @@ impl TableReporter {
     }
 
     fn diff(&self, out: &mut String, d: &DiffReport) {
+        let key = |c: &CounterDelta| match (c.a, c.b, c.change_pct) {
+            (_, _, Some(p)) => p.abs(),
+            // From 0 (or absent) to something: the largest change there is.
+            (a, b, None) if a != b && b.is_some_and(|b| b != 0.0) => f64::INFINITY,
+            _ => 0.0,
+        };
+        let shown = |c: &CounterDelta| {
+            let k = key(c);
+            if d.min_change_pct > 0.0 {
+                k >= d.min_change_pct
+            } else {
+                k > 0.0 || c.a != c.b
+            }
+        };
         for (lane, counters) in sorted(d.lanes.iter()) {
-            self.heading(out, &format!("diff {lane} (means per stats run)"));
+            self.heading(
+                out,
+                &format!("diff {lane} (means per stats run; largest change first)"),
+            );
             let mut t = self.table(
                 ["counter", "A", "B", "B - A", "change"]
                     .map(String::from)
                     .to_vec(),
             );
-            for (k, c) in counters {
+            let row = |t: &mut Table, k: &str, c: &CounterDelta| {
                 t.add_row(vec![
                     Cell::new(k),
                     right(opt(c.a, |x| format!("{x:.2}"))),
@@ -469,8 +601,41 @@ impl TableReporter {
                     right(opt(c.delta, |x| format!("{x:+.2}"))),
                     right(opt(c.change_pct, |x| pct(x / 100.0))),
                 ]);
+            };
+            if let Some(c) = d.throughput.get(lane) {
+                row(&mut t, "median ops/s", c);
+            }
+            let mut rows: Vec<(&String, &CounterDelta)> =
+                counters.iter().filter(|(_, c)| shown(c)).collect();
+            rows.sort_by(|x, y| key(y.1).total_cmp(&key(x.1)).then_with(|| x.0.cmp(y.0)));
+            let total = rows.len();
+            let hidden_same = counters.len() - total;
+            rows.truncate(d.top.unwrap_or(usize::MAX));
+            for (k, c) in &rows {
+                row(&mut t, k, c);
             }
             self.push_table(out, &t);
+            let mut notes = Vec::new();
+            if rows.len() < total {
+                notes.push(format!(
+                    "{} more beyond --top {}",
+                    total - rows.len(),
+                    rows.len()
+                ));
+            }
+            if hidden_same > 0 {
+                notes.push(if d.min_change_pct > 0.0 {
+                    format!(
+                        "{hidden_same} counters changed less than {}%",
+                        num(d.min_change_pct)
+                    )
+                } else {
+                    format!("{hidden_same} unchanged counters hidden")
+                });
+            }
+            if !notes.is_empty() {
+                self.line(out, &notes.join("; "));
+            }
         }
     }
 

@@ -171,23 +171,31 @@ impl Spec {
             .unwrap();
         }
         if let Some(ops) = self.ops {
-            writeln!(
-                s,
-                "bench_random_mixed_mt_remote: threads=16 ops=100 time=1.000000 ops/s={ops:.2}"
-            )
-            .unwrap();
+            s.push_str(&tput_line(ops));
         }
         writeln!(s, "[ALLOC_FAILURES] count={}", self.alloc_failures).unwrap();
+        if self.marker.is_some() {
+            writeln!(s, "[HZ_RUN_STATUS] status=ok exit=0").unwrap();
+        }
         s
     }
 }
 
-/// Throughput-only run of a lane (no stats lines), as a non-stats build prints.
+/// A throughput line whose `ops` agrees exactly with `ops/s x time`
+/// (time 100 s, so ops is the printed rate without its point).
+pub fn tput_line(ops: f64) -> String {
+    let r = format!("{ops:.2}");
+    let count: u64 = r.replace('.', "").parse().unwrap();
+    format!("bench_random_mixed_mt_remote: threads=16 ops={count} time=100.000000 ops/s={r}\n")
+}
+
+/// Throughput-only run of a lane (no stats lines), as a non-stats build
+/// prints, with the lab's marker and closing line.
 pub fn tput(lane: &'static str, ops: f64, variant: &'static str, run: u64) -> String {
     let a = lane_by_name(lane).unwrap().args;
     format!(
-        "[HZ_LANE] name={lane} variant={variant} run={run}\n[BENCH_ARGS] threads={} iters={} ws={} min={} max={} remote_pct={} ring_slots={}\nbench_random_mixed_mt_remote: threads=16 ops=100 time=1.000000 ops/s={ops:.2}\n[ALLOC_FAILURES] count=0\n",
-        a.threads, a.iters, a.ws, a.min, a.max, a.remote_pct, a.ring_slots
+        "[HZ_LANE] name={lane} variant={variant} run={run}\n[BENCH_ARGS] threads={} iters={} ws={} min={} max={} remote_pct={} ring_slots={}\n{}[ALLOC_FAILURES] count=0\n[HZ_RUN_STATUS] status=ok exit=0\n",
+        a.threads, a.iters, a.ws, a.min, a.max, a.remote_pct, a.ring_slots, tput_line(ops)
     )
 }
 

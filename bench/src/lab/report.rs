@@ -183,6 +183,27 @@ fn ab_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
     let (stats, f3) = runs_of(dir, m, "var_stats")?;
     files.extend(f2);
     files.extend(f3);
+    // The analyzer's comparability checks: one file per side, the same
+    // [BENCH_ARGS] per lane on both sides. (Stats timing was refused, or
+    // allowed on purpose, when the variants were set up.)
+    let (sb, sv) = (hz_analyze::summarize(&base), hz_analyze::summarize(&var));
+    hz_analyze::sides::check(
+        &[
+            hz_analyze::sides::Side {
+                flag: "base",
+                summary: &sb,
+                filtered: true,
+                timing: true,
+            },
+            hz_analyze::sides::Side {
+                flag: "var",
+                summary: &sv,
+                filtered: true,
+                timing: true,
+            },
+        ],
+        true,
+    )?;
     let mode = match m.settings.mode.as_deref() {
         Some("replay") => Mode::Replay,
         _ => Mode::Screen,

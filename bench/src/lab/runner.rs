@@ -256,10 +256,13 @@ pub mod tests {
             )?;
             match (self.ops)(&req.lane, &req.variant, n) {
                 Some(ops) => {
+                    // ops agrees with ops/s x time (100 s): the rate without its point.
+                    let r = format!("{ops:.2}");
                     writeln!(
                         f,
-                        "bench_random_mixed_mt_remote: threads={} ops=1000 time=0.001 ops/s={ops:.2}",
-                        a[0]
+                        "bench_random_mixed_mt_remote: threads={} ops={} time=100.000000 ops/s={r}",
+                        a[0],
+                        r.replace('.', "")
                     )?;
                     writeln!(f, "[ALLOC_FAILURES] count=0\n[RSS] max_rss_kb={}", 1000 + n)?;
                     Ok(Outcome {
