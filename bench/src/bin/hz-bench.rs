@@ -527,11 +527,20 @@ fn arm_abort_timer() -> Result<(), String> {
         .trim()
         .parse()
         .map_err(|_| format!("bad HZ_BENCH_ABORT_AFTER_MS: '{text}' is not a number"))?;
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(ms));
+    let fire = move || {
         let _ = std::io::stdout().flush();
         eprintln!("hz-bench: HZ_BENCH_ABORT_AFTER_MS={ms} reached, aborting");
         std::process::abort();
+    };
+    if ms == 0 {
+        // At once, on this thread: a timer thread might not be scheduled
+        // before a tiny run ends (seen on a loaded machine: the "crashing"
+        // variant then finished cleanly).
+        fire();
+    }
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        fire();
     });
     Ok(())
 }
