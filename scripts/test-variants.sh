@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the allocator in each work-order variant (and with purging on
 # every slow path: a zero purge delay) and run its stress,
-# accounting and counter tests on every one. Variants share one target dir:
+# accounting, counter and huge-object tests on every one. Variants share one target dir:
 # a change of HZ4_DEFS_EXTRA rebuilds only the hz4 crate and its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,6 @@ for v in "${variants[@]}"; do
   name=${v%%|*}
   defs=${v#*|}
   echo "== variant $name: HZ4_DEFS_EXTRA='$defs'"
-  HZ4_DEFS_EXTRA="$defs" cargo test --release -p hz4 --lib --test stress --test accounting --test stats_exact --test stats_zero_cost
+  HZ4_DEFS_EXTRA="$defs" cargo test --release -p hz4 --lib --test stress --test accounting --test stats_exact --test stats_zero_cost --test huge
 done
 echo "all ${#variants[@]} variants passed"

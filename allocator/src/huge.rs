@@ -145,8 +145,13 @@ unsafe fn purge_stale(c: &mut Cache, now: u64, all: bool) -> usize {
             // SAFETY: a cached mapping is ours and dead past its header page.
             if unsafe { crate::os::purge((e.seg + PAGE_SIZE) as *mut u8, body) } {
                 e.purged = body;
-                // SAFETY: the header page was kept.
-                unsafe { (*(e.seg as *mut Segment)).huge_dirty = PAGE_SIZE };
+                // MADV_DONTNEED pages read back as zero; MADV_FREE ones may
+                // keep their old bytes until the kernel reclaims them, so
+                // they stay dirty for calloc.
+                if !crate::config::PURGE_MADV_FREE {
+                    // SAFETY: the header page was kept.
+                    unsafe { (*(e.seg as *mut Segment)).huge_dirty = PAGE_SIZE };
+                }
                 bytes += body;
             }
         }
