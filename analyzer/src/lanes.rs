@@ -25,6 +25,17 @@ pub struct BenchArgs {
     pub ring_slots: u64,
 }
 
+/// The `[BENCH_ARGS]` field names, in the order of [`BenchArgs::to_argv`].
+pub const ARG_NAMES: [&str; 7] = [
+    "threads",
+    "iters",
+    "ws",
+    "min",
+    "max",
+    "remote_pct",
+    "ring_slots",
+];
+
 impl BenchArgs {
     /// The seven arguments as the bench's command line takes them.
     pub fn to_argv(&self) -> [u64; 7] {
@@ -114,16 +125,7 @@ pub fn args_text(a: &BenchArgs) -> String {
 /// The fields where `a` and `b` differ, as `name=a/b` words.
 pub fn args_diff(a: &BenchArgs, b: &BenchArgs) -> Vec<String> {
     let (x, y) = (a.to_argv(), b.to_argv());
-    const NAMES: [&str; 7] = [
-        "threads",
-        "iters",
-        "ws",
-        "min",
-        "max",
-        "remote_pct",
-        "ring_slots",
-    ];
-    NAMES
+    ARG_NAMES
         .iter()
         .zip(x.iter().zip(y.iter()))
         .filter(|(_, (p, q))| p != q)

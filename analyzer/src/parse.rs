@@ -825,27 +825,23 @@ impl<'a> Parser<'a> {
 
     fn bench_args_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
         let mut vals: [Option<u64>; 7] = [None; 7];
-        const NAMES: [&str; 7] = [
-            "threads",
-            "iters",
-            "ws",
-            "min",
-            "max",
-            "remote_pct",
-            "ring_slots",
-        ];
         for tok in tokens(rest) {
             let (k, v) = self.kv(tok)?;
-            if let Some(i) = NAMES.iter().position(|n| n.as_bytes() == k) {
+            if let Some(i) = lanes::ARG_NAMES.iter().position(|n| n.as_bytes() == k) {
                 let x = self.u64_of(k, v)?;
                 if let Some(old) = vals[i].filter(|&o| o != x) {
-                    return Err(self.dup(NAMES[i], old.to_string(), x.to_string(), self.line));
+                    return Err(self.dup(
+                        lanes::ARG_NAMES[i],
+                        old.to_string(),
+                        x.to_string(),
+                        self.line,
+                    ));
                 }
                 vals[i] = Some(x);
             }
         }
         if let Some(i) = vals.iter().position(Option::is_none) {
-            return Err(self.truncated(format!("[BENCH_ARGS] lacks `{}=`", NAMES[i])));
+            return Err(self.truncated(format!("[BENCH_ARGS] lacks `{}=`", lanes::ARG_NAMES[i])));
         }
         let v = vals.map(|x| x.unwrap_or(0));
         self.touch();

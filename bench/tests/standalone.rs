@@ -8,7 +8,8 @@
 //!   `cargo metadata` (binaries and the cdylib), not from a list here.
 //! - Every file a README block writes with `>` lands in `runs/` (ignored
 //!   by git) or `/dev/null`.
-//! - No tracked file mentions `../shared` or `shared/fixtures`.
+//! - No tracked file names the project's shared folder that lies beside
+//!   our own checkouts (a user's clone has none).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
