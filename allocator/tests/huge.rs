@@ -16,55 +16,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// C entry points through opaque pointers (LLVM knows them by name).
-mod c {
-    use core::ffi::c_void;
-    use hz4::ffi;
-    use std::hint::black_box;
-
-    pub fn malloc(n: usize) -> *mut c_void {
-        black_box(ffi::malloc as extern "C" fn(usize) -> *mut c_void)(n)
-    }
-    pub fn calloc(n: usize, s: usize) -> *mut c_void {
-        black_box(ffi::calloc as extern "C" fn(usize, usize) -> *mut c_void)(n, s)
-    }
-    pub fn aligned_alloc(a: usize, n: usize) -> *mut c_void {
-        black_box(ffi::aligned_alloc as extern "C" fn(usize, usize) -> *mut c_void)(a, n)
-    }
-    pub fn memalign(a: usize, n: usize) -> *mut c_void {
-        black_box(ffi::memalign as extern "C" fn(usize, usize) -> *mut c_void)(a, n)
-    }
-    /// # Safety
-    /// As C `posix_memalign`.
-    pub unsafe fn posix_memalign(out: *mut *mut c_void, a: usize, n: usize) -> i32 {
-        let f = black_box(
-            ffi::posix_memalign as unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32,
-        );
-        // SAFETY: forwarded contract.
-        unsafe { f(out, a, n) }
-    }
-    /// # Safety
-    /// As C `free`.
-    pub unsafe fn free(p: *mut c_void) {
-        let f = black_box(ffi::free as unsafe extern "C" fn(*mut c_void));
-        // SAFETY: forwarded contract.
-        unsafe { f(p) }
-    }
-    /// # Safety
-    /// As C `realloc`.
-    pub unsafe fn realloc(p: *mut c_void, n: usize) -> *mut c_void {
-        let f = black_box(ffi::realloc as unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void);
-        // SAFETY: forwarded contract.
-        unsafe { f(p, n) }
-    }
-    /// # Safety
-    /// As C `malloc_usable_size`.
-    pub unsafe fn usable(p: *mut c_void) -> usize {
-        let f = black_box(ffi::malloc_usable_size as unsafe extern "C" fn(*mut c_void) -> usize);
-        // SAFETY: forwarded contract.
-        unsafe { f(p) }
-    }
-}
+mod common;
+use common::c;
 
 fn errno() -> i32 {
     // SAFETY: this thread's errno slot.
@@ -107,7 +60,10 @@ fn every_power_of_two_alignment_up_to_1_gib_through_every_entry_point() {
             assert_eq!(rc, 0, "posix_memalign {what}");
             assert_eq!(out as usize % align, 0, "posix_memalign {what}: {out:?}");
             // SAFETY: live block.
-            assert!(unsafe { c::usable(out) } >= size, "{what}: usable");
+            assert!(
+                unsafe { c::malloc_usable_size(out) } >= size,
+                "{what}: usable"
+            );
             poke(out, size, &what);
 
             let p = c::aligned_alloc(align, size);
@@ -272,7 +228,7 @@ fn a_freed_huge_mapping_is_reused_and_calloc_still_zeroes_it() {
     let b = c::malloc(12 << 20);
     touch(b, 12 << 20, 2);
     // SAFETY: live block.
-    assert!(unsafe { c::usable(b) } >= 12 << 20);
+    assert!(unsafe { c::malloc_usable_size(b) } >= 12 << 20);
     release(b);
 }
 

@@ -64,3 +64,77 @@ impl Rng {
         (self.next() % n) as usize
     }
 }
+
+/// The functions under test, called through opaque function pointers.
+///
+/// LLVM knows `malloc`, `calloc`, `realloc`, ... by name: a direct call of
+/// `hz4::ffi::calloc` whose result is only compared with null may be elided
+/// and folded to "non-null", and realloc/free get builtin aliasing
+/// semantics. Going through `black_box`ed pointers makes every call a real
+/// call whose result the test actually observes.
+pub mod c {
+    use core::ffi::c_void;
+    use hz4::ffi;
+    use std::hint::black_box;
+
+    pub fn malloc(n: usize) -> *mut c_void {
+        black_box(ffi::malloc as extern "C" fn(usize) -> *mut c_void)(n)
+    }
+    pub fn calloc(n: usize, size: usize) -> *mut c_void {
+        black_box(ffi::calloc as extern "C" fn(usize, usize) -> *mut c_void)(n, size)
+    }
+    pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        black_box(ffi::aligned_alloc as extern "C" fn(usize, usize) -> *mut c_void)(align, size)
+    }
+    pub fn memalign(align: usize, size: usize) -> *mut c_void {
+        black_box(ffi::memalign as extern "C" fn(usize, usize) -> *mut c_void)(align, size)
+    }
+    pub fn valloc(size: usize) -> *mut c_void {
+        black_box(ffi::valloc as extern "C" fn(usize) -> *mut c_void)(size)
+    }
+    pub fn pvalloc(size: usize) -> *mut c_void {
+        black_box(ffi::pvalloc as extern "C" fn(usize) -> *mut c_void)(size)
+    }
+    pub fn hz4_build_info() -> *const core::ffi::c_char {
+        black_box(ffi::hz4_build_info as extern "C" fn() -> *const core::ffi::c_char)()
+    }
+    /// # Safety
+    /// As C `free`.
+    pub unsafe fn free(p: *mut c_void) {
+        let f = black_box(ffi::free as unsafe extern "C" fn(*mut c_void));
+        // SAFETY: forwarded contract.
+        unsafe { f(p) }
+    }
+    /// # Safety
+    /// As C `realloc`.
+    pub unsafe fn realloc(p: *mut c_void, n: usize) -> *mut c_void {
+        let f = black_box(ffi::realloc as unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void);
+        // SAFETY: forwarded contract.
+        unsafe { f(p, n) }
+    }
+    /// # Safety
+    /// As C `reallocarray`.
+    pub unsafe fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+        let f = black_box(
+            ffi::reallocarray as unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
+        );
+        // SAFETY: forwarded contract.
+        unsafe { f(p, n, size) }
+    }
+    /// # Safety
+    /// As C `posix_memalign`.
+    pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+        let f = black_box(
+            ffi::posix_memalign as unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32,
+        );
+        // SAFETY: forwarded contract.
+        unsafe { f(out, align, size) }
+    }
+    /// # Safety
+    /// As C `malloc_usable_size`.
+    pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
+        let f = black_box(ffi::malloc_usable_size as unsafe extern "C" fn(*mut c_void) -> usize);
+        // SAFETY: forwarded contract.
+        unsafe { f(p) }
+    }
+}
