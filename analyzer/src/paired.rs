@@ -395,15 +395,10 @@ mod tests {
         // intervals must hold 0 about 95 % of the time (exact signed-rank
         // intervals are a little conservative by construction).
         let mut rng = crate::stats::SplitMix64::new(2026);
-        let mut gauss = || {
-            let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-            let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        };
         let (mut hl_in, mut mean_in) = (0, 0);
         let pools = 4000;
         for _ in 0..pools {
-            let d: Vec<f64> = (0..21).map(|_| 0.05 * gauss()).collect();
+            let d: Vec<f64> = (0..21).map(|_| 0.05 * rng.gauss()).collect();
             let p = estimate(&d, 0.95).unwrap();
             let (lo, hi) = p.hl_ci.unwrap();
             hl_in += (lo <= 0.0 && 0.0 <= hi) as u32;

@@ -174,13 +174,6 @@ mod simulation {
     use super::*;
     use crate::stats::SplitMix64;
 
-    /// Standard normal draw (Box–Muller).
-    fn gauss(rng: &mut SplitMix64) -> f64 {
-        let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-
     #[test]
     fn simulated_crossing_rate_is_alpha() {
         // Looks after 7, 14, 21 and 28 of 28 rounds; 100 000 null paths.
@@ -195,7 +188,7 @@ mod simulation {
             let mut n = 0;
             for (k, &at) in looks.iter().enumerate() {
                 while n < at {
-                    sum += gauss(&mut rng);
+                    sum += rng.gauss();
                     n += 1;
                 }
                 if (sum / (n as f64).sqrt()).abs() >= b[k] {

@@ -22,6 +22,14 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// A standard normal draw (Box–Muller), for the simulation tests.
+    #[cfg(test)]
+    pub fn gauss(&mut self) -> f64 {
+        let u1 = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let u2 = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
     /// Uniform index in `0..n` (`n > 0`), by multiply-shift.
     pub fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
