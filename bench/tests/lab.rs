@@ -366,6 +366,69 @@ fn stats_knobs_in_a_timing_build_are_refused() {
 }
 
 #[test]
+fn base_from_another_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("not-a-checkout");
+    let o = lab(
+        &dir,
+        &["ab", "--base-defs", BASE, "--var-defs", BASE, "--base-repo"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = lab(
+        &dir,
+        &[
+            "ab",
+            "--base-defs",
+            BASE,
+            "--var-defs",
+            BASE,
+            "--base-repo",
+            tmp.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not an hz4 checkout"), "{err}");
+    assert!(!dir.exists());
+
+    // The project itself as the "other" checkout: its base gets a build
+    // directory of its own, and the manifest and report name the source.
+    let repo = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap();
+    let dir = tmp.path().join("other");
+    let o = lab(
+        &dir,
+        &[
+            "ab",
+            "--base-defs",
+            BASE,
+            "--var-defs",
+            BASE,
+            "--base-repo",
+            repo.to_str().unwrap(),
+            "--runs",
+            "1",
+            "--stats-runs",
+            "0",
+            "--lanes",
+            "guard_r0",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let m = json(&dir.join("manifest.json"));
+    let vs = m["variants"].as_array().unwrap();
+    let base = vs.iter().find(|v| v["name"] == "base").unwrap();
+    let var = vs.iter().find(|v| v["name"] == "var").unwrap();
+    assert_eq!(base["repo"]["path"], repo.display().to_string());
+    assert!(var.get("repo").is_none(), "{var}");
+    assert_ne!(base["build_dir"], var["build_dir"]);
+    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(
+        report.contains(&format!("from {} at ", repo.display())),
+        "{report}"
+    );
+}
+
+#[test]
 fn bad_knob_string_names_the_build_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bad");

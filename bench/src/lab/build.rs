@@ -90,16 +90,28 @@ fn cargo(
     Ok(status.success())
 }
 
-/// Builds `libhz4.so` with `defs` in `build_root/<hash of defs>`, output to
-/// `log`; returns the library path.
+/// Builds `libhz4.so` with `defs` in `build_root/<hash of defs>` (of defs
+/// and the checkout's path when `foreign`, i.e. not the lab's own repo, so
+/// two checkouts never share a target directory), output to `log`; returns
+/// the library path.
 pub fn build_hz4(
     repo: &Path,
+    foreign: bool,
     build_root: &Path,
     variant: &str,
     defs: &str,
     log: &Path,
 ) -> Result<PathBuf> {
-    let target = build_root.join(knobs::hash(defs));
+    let key = if foreign {
+        format!(
+            "{}@{}",
+            knobs::hash(defs),
+            knobs::fnv64(&repo.display().to_string())
+        )
+    } else {
+        knobs::hash(defs)
+    };
+    let target = build_root.join(key);
     std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
     let ok = cargo(
         repo,

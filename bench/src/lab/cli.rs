@@ -11,7 +11,8 @@ use super::exec::{self, ProcessExecutor};
 use super::knobs;
 use super::libs;
 use super::manifest::{
-    LabState, LaneEntry, Manifest, ResultInfo, Role, Settings, Variant, VariantKind, SCHEMA,
+    LabState, LaneEntry, Manifest, ResultInfo, Role, Settings, Variant, VariantKind, VariantRepo,
+    SCHEMA,
 };
 use super::plan::{self, TimeoutRule};
 use super::progress::{self, Progress};
@@ -149,6 +150,13 @@ pub struct AbArgs {
     /// HZ_BENCH_ABORT_AFTER_MS=0 to simulate a crashing variant.
     #[arg(long, value_name = "NAME=VALUE")]
     pub var_env: Vec<String>,
+    /// Build the base from this checkout instead of --repo (e.g. a git
+    /// worktree of the commit before a change, to A/B old code against new).
+    #[arg(long, value_name = "DIR")]
+    pub base_repo: Option<PathBuf>,
+    /// Build var and var_stats from this checkout instead of --repo.
+    #[arg(long, value_name = "DIR")]
+    pub var_repo: Option<PathBuf>,
     /// Also write the Markdown note (gates, mechanism, verdict) to
     /// DIR/README.md, as `hz-analyze verdict --archive DIR` does.
     #[arg(long, value_name = "DIR")]
@@ -265,6 +273,21 @@ fn fresh_dir(repo: &Path, out: Option<&Path>, command: &str) -> Result<PathBuf> 
     Ok(std::fs::canonicalize(&dir)?)
 }
 
+/// A checkout given for one side of an A/B: it must hold the allocator crate.
+fn variant_repo(dir: &Path) -> Result<VariantRepo> {
+    if !dir.join("allocator").join("Cargo.toml").is_file() {
+        return Err(usage(format!(
+            "--base-repo/--var-repo {}: not an hz4 checkout (no allocator/Cargo.toml)",
+            dir.display()
+        )));
+    }
+    let path = std::fs::canonicalize(dir)?;
+    Ok(VariantRepo {
+        git: sys::git_info(&path),
+        path: path.display().to_string(),
+    })
+}
+
 fn hz4(name: &str, role: Role, defs: &str, env: Vec<(String, String)>) -> Variant {
     Variant {
         name: name.into(),
@@ -276,6 +299,7 @@ fn hz4(name: &str, role: Role, defs: &str, env: Vec<(String, String)>) -> Varian
         build_log: None,
         build_line: None,
         env,
+        repo: None,
     }
 }
 
@@ -421,8 +445,10 @@ fn prepare(
                     "building variant {} (HZ4_DEFS_EXTRA='{defs}')",
                     v.name
                 ));
+                let src = v.repo.as_ref().map(|r| PathBuf::from(&r.path));
                 let built = match build::build_hz4(
-                    &repo,
+                    src.as_deref().unwrap_or(&repo),
+                    src.is_some(),
                     &build_root,
                     &v.name,
                     &defs,
@@ -649,6 +675,15 @@ fn ab_cmd(a: AbArgs) -> Result<i32> {
         ));
         phases.push((vec!["var_stats".to_owned()], a.stats_runs));
     }
+    let base_repo = a.base_repo.as_deref().map(variant_repo).transpose()?;
+    let var_repo = a.var_repo.as_deref().map(variant_repo).transpose()?;
+    for v in &mut variants {
+        v.repo = if v.name == "base" {
+            base_repo.clone()
+        } else {
+            var_repo.clone()
+        };
+    }
     start(NewLab {
         command: "ab",
         runs,
@@ -684,6 +719,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
         build_log: None,
         build_line: None,
         env: Vec::new(),
+        repo: None,
     });
     let preload = |name: &str, lib: &Path| Variant {
         name: name.into(),
@@ -695,6 +731,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
         build_log: None,
         build_line: None,
         env: Vec::new(),
+        repo: None,
     };
     for (name, file, pkg) in [
         ("jemalloc", "libjemalloc.so.2", "libjemalloc2"),

@@ -74,8 +74,13 @@ pub fn with_stats(defs: &str) -> String {
 /// Short stable hash of the normalized knob string (FNV-1a, 64 bit), used
 /// to name the variant's build directory: equal knobs share one build.
 pub fn hash(defs: &str) -> String {
+    fnv64(&normalize(defs))
+}
+
+/// 64-bit FNV-1a of `text`, as 16 hex digits.
+pub fn fnv64(text: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in normalize(defs).bytes() {
+    for b in text.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -75,6 +75,19 @@ pub struct Variant {
     pub build_line: Option<String>,
     /// Extra environment of this variant's runs.
     pub env: Vec<(String, String)>,
+    /// Checkout an hz4 variant is built from when it is not the lab's
+    /// `repo` (e.g. a worktree of an older commit), with its revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<VariantRepo>,
+}
+
+/// Where an hz4 variant's source comes from when it is not the lab's repo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRepo {
+    /// Canonical path of the checkout.
+    pub path: String,
+    /// Its revision when the lab started.
+    pub git: GitInfo,
 }
 
 /// Outcome class of one run.

@@ -99,7 +99,15 @@ fn lab_header(dir: &Path, m: &Manifest) -> String {
     for v in &m.variants {
         match (&v.defs, &v.lib) {
             (Some(d), _) => {
-                let _ = writeln!(s, "  variant {}: HZ4_DEFS_EXTRA='{d}'", v.name);
+                let from = v.repo.as_ref().map_or_else(String::new, |r| {
+                    format!(
+                        " from {} at {}{}",
+                        r.path,
+                        r.git.revision,
+                        if r.git.dirty { " (dirty)" } else { "" }
+                    )
+                });
+                let _ = writeln!(s, "  variant {}: HZ4_DEFS_EXTRA='{d}'{from}", v.name);
             }
             (None, Some(l)) => {
                 let _ = writeln!(s, "  variant {}: LD_PRELOAD={l}", v.name);

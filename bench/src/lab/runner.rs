@@ -294,6 +294,7 @@ pub mod tests {
             build_log: None,
             build_line: Some(format!("[HZ4_BUILD] LAB_TEST_{name}=1")),
             env: Vec::new(),
+            repo: None,
         }
     }
 
