@@ -507,16 +507,35 @@ fn build_info() -> Option<String> {
     }
 }
 
-fn max_rss_kb() -> i64 {
-    // SAFETY: getrusage fills a zeroed struct.
+/// The process's resource usage so far, or None when getrusage fails.
+fn rusage() -> Option<libc::rusage> {
+    // SAFETY: getrusage only writes the struct it is given, and a zeroed
+    // rusage is a valid value of that plain C struct.
     unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) == 0 {
-            ru.ru_maxrss as i64
-        } else {
-            -1
-        }
+        (libc::getrusage(libc::RUSAGE_SELF, &mut ru) == 0).then_some(ru)
     }
+}
+
+/// `[RSS]` and `[RUSAGE]` lines: what the kernel counted for this run (CPU
+/// time in user and kernel mode, page faults, context switches), so the
+/// lab can tell which of them moves with the run-to-run spread.
+fn print_rusage() {
+    let Some(ru) = rusage() else {
+        println!("[RSS] max_rss_kb=-1");
+        return;
+    };
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    println!("[RSS] max_rss_kb={}", ru.ru_maxrss);
+    println!(
+        "[RUSAGE] utime_us={} stime_us={} minflt={} majflt={} nvcsw={} nivcsw={}",
+        us(ru.ru_utime),
+        us(ru.ru_stime),
+        ru.ru_minflt,
+        ru.ru_majflt,
+        ru.ru_nvcsw,
+        ru.ru_nivcsw
+    );
 }
 
 fn arm_abort_timer() -> Result<(), String> {
@@ -635,7 +654,7 @@ fn main() -> ExitCode {
         total.fallback_frees
     );
     println!("[ALLOC_FAILURES] count={}", total.alloc_failures);
-    println!("[RSS] max_rss_kb={}", max_rss_kb());
+    print_rusage();
     if total.corruption > 0 {
         println!("[CORRUPTION] count={}", total.corruption);
         let _ = std::io::stdout().flush();

@@ -53,6 +53,10 @@ pub enum Cmd {
     /// Memory scenarios (`hz-bench mem`) under hz4 and every peer found,
     /// interleaved; Markdown table of median peak/final RSS, metric, time.
     Mem(super::mem::MemArgs),
+    /// Which per-run figures (wall, user/system CPU time, page faults,
+    /// context switches, peak RSS) move with each lane's throughput spread
+    /// in a lab directory.
+    Noise(NoiseArgs),
 }
 
 /// Flags every run command takes.
@@ -199,6 +203,13 @@ pub struct ResumeArgs {
     /// Simulate an interrupt after N runs (tests).
     #[arg(long, value_name = "N", hide = true)]
     pub stop_after: Option<usize>,
+}
+
+/// `noise`.
+#[derive(Debug, Args)]
+pub struct NoiseArgs {
+    /// Lab directory holding manifest.json.
+    pub dir: PathBuf,
 }
 
 /// An error that ends the lab with a specific exit status.
@@ -824,6 +835,12 @@ pub fn main() -> i32 {
         Cmd::Peers(a) => peers_cmd(a),
         Cmd::Resume(a) => resume_cmd(a),
         Cmd::Mem(a) => super::mem::mem_cmd(a, &default_repo()),
+        Cmd::Noise(a) => Manifest::load(&a.dir)
+            .map_err(|e| usage(format!("{e:#}")))
+            .map(|m| {
+                print!("{}", super::noise::render(&m));
+                0
+            }),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::manifest::RunStatus;
 
@@ -163,6 +164,40 @@ pub struct Printed {
     pub corruption: bool,
     /// `[RSS] max_rss_kb=`.
     pub max_rss_kb: Option<u64>,
+    /// `[RUSAGE]` line.
+    pub rusage: Option<Rusage>,
+}
+
+/// The bench's `[RUSAGE]` line: the kernel's account of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rusage {
+    /// CPU time in user mode, µs.
+    pub utime_us: u64,
+    /// CPU time in kernel mode, µs.
+    pub stime_us: u64,
+    /// Page faults served without I/O.
+    pub minflt: u64,
+    /// Page faults that needed I/O.
+    pub majflt: u64,
+    /// Voluntary context switches (waits).
+    pub nvcsw: u64,
+    /// Involuntary context switches (preemptions).
+    pub nivcsw: u64,
+}
+
+impl Rusage {
+    /// Every field of the line, or None when one is missing or not a count.
+    fn parse(rest: &str) -> Option<Rusage> {
+        let n = |k| field(rest, k).and_then(|v| v.parse().ok());
+        Some(Rusage {
+            utime_us: n("utime_us")?,
+            stime_us: n("stime_us")?,
+            minflt: n("minflt")?,
+            majflt: n("majflt")?,
+            nvcsw: n("nvcsw")?,
+            nivcsw: n("nivcsw")?,
+        })
+    }
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -185,6 +220,8 @@ pub fn scan_output(text: &str) -> Printed {
             p.corruption = true;
         } else if let Some(rest) = line.strip_prefix("[RSS]") {
             p.max_rss_kb = field(rest, "max_rss_kb").and_then(|v| v.parse().ok());
+        } else if let Some(rest) = line.strip_prefix("[RUSAGE]") {
+            p.rusage = Rusage::parse(rest);
         }
     }
     p
@@ -259,6 +296,19 @@ bench_random_mixed_mt_remote: threads=4 ops=4000 time=0.001 ops/s=4000000.50\n\
         assert_eq!(p.alloc_failures, Some(0));
         assert_eq!(p.max_rss_kb, Some(2048));
         assert!(!p.corruption);
+        assert_eq!(p.rusage, None);
+        let with = format!(
+            "{OK}[RUSAGE] utime_us=1500 stime_us=20 minflt=300 majflt=0 nvcsw=7 nivcsw=9\n"
+        );
+        let r = scan_output(&with).rusage.expect("[RUSAGE] line");
+        assert_eq!((r.utime_us, r.stime_us, r.minflt), (1500, 20, 300));
+        assert_eq!((r.majflt, r.nvcsw, r.nivcsw), (0, 7, 9));
+        // One field missing or not a count: no rusage rather than a guess.
+        let cut = format!("{OK}[RUSAGE] utime_us=1500 stime_us=20 minflt=300 majflt=0 nvcsw=7\n");
+        assert_eq!(scan_output(&cut).rusage, None);
+        let bad =
+            format!("{OK}[RUSAGE] utime_us=-1 stime_us=20 minflt=300 majflt=0 nvcsw=7 nivcsw=9\n");
+        assert_eq!(scan_output(&bad).rusage, None);
     }
 
     #[test]

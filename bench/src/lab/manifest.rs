@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use hz_analyze::BenchArgs;
 use serde::{Deserialize, Serialize};
 
+use super::exec::Rusage;
 use super::plan::{Job, TimeoutRule};
 use super::sys::{GitInfo, Machine};
 
@@ -147,6 +148,9 @@ pub struct RunRecord {
     pub ops_per_sec: Option<f64>,
     /// `[RSS] max_rss_kb=`.
     pub max_rss_kb: Option<u64>,
+    /// The bench's `[RUSAGE]` line (absent in older lab directories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rusage: Option<Rusage>,
     /// Start time (UTC).
     pub started_utc: String,
 }

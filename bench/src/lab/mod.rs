@@ -12,6 +12,7 @@ pub mod knobs;
 pub mod libs;
 pub mod manifest;
 pub mod mem;
+pub mod noise;
 pub mod plan;
 pub mod progress;
 pub mod report;

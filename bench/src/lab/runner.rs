@@ -186,6 +186,7 @@ impl Runner<'_> {
             timeout_s: limit,
             ops_per_sec: printed.ops_per_sec,
             max_rss_kb: printed.max_rss_kb,
+            rusage: printed.rusage,
             started_utc: started,
         }))
     }
