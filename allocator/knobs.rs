@@ -202,6 +202,20 @@ pub const KNOBS: &[Knob] = &[
         600000,
         "free pages, spans and spare segments unused for this long (up to twice it) are returned to the OS",
     ),
+    int(
+        "HZ4_DEBUG_PLANT_NS",
+        0,
+        0,
+        1_000_000,
+        "known-answer builds: this many ns of calibrated busy work on every malloc of HZ4_DEBUG_PLANT_PATH (0: none, no code)",
+    ),
+    int(
+        "HZ4_DEBUG_PLANT_PATH",
+        0,
+        0,
+        2,
+        "where the planted work runs: 0 every malloc, 1 small and XL mallocs only, 2 mid mallocs only",
+    ),
     flag(
         "HZ4_PURGE_MADV_FREE",
         &[],

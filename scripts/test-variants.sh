@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the allocator in each work-order variant (and with purging on
-# every slow path: a zero purge delay) and run its stress,
+# every slow path: a zero purge delay; with the known-answer plant on) and run its stress,
 # accounting, counter and huge-object tests on every one. Variants share one target dir:
 # a change of HZ4_DEFS_EXTRA rebuilds only the hz4 crate and its tests.
 set -euo pipefail
@@ -16,7 +16,7 @@ variants=(
   "var+stats|$B57_B58 $B77 $STATS"
   "stage-a|$B57_B58 $STATS -DHZ4_MID_LOCK_TIME_STATS_SAMPLE_SHIFT=7"
   "locked-remote+stats|-DHZ4_MID_OWNER_REMOTE_QUEUE_BOX=0 -DHZ4_MID_STATS_B1=1"
-  "std-tls|-DHZ4_TLS_STD=1"
+  "std-tls+plant|-DHZ4_TLS_STD=1 -DHZ4_DEBUG_PLANT_NS=20 -DHZ4_DEBUG_PLANT_PATH=2"
   "purge0+stats|$B57_B58 $B77 $STATS -DHZ4_PURGE_DELAY_MS=0"
   "purge0-nocache|-DHZ4_PURGE_DELAY_MS=0 -DHZ4_PURGE_MADV_FREE=1 -DHZ4_SPARE_SEGMENTS_MB=0 -DHZ4_LARGE_TCACHE_KB=0 -DHZ4_LARGE_CACHE_MB=0"
 )

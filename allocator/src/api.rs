@@ -1,7 +1,9 @@
 //! The allocator's one internal API; `global.rs` (Rust `GlobalAlloc`) and
 //! `ffi.rs` (C malloc family) are thin wrappers over it.
 
-use crate::config::{mid_class, small_class, xl_bin, MID_MAX, PAGE_SIZE, SMALL_MAX, XL_MAX};
+use crate::config::{
+    mid_class, small_class, xl_bin, MID_MAX, PAGE_SIZE, PLANT_NS, SMALL_MAX, XL_MAX,
+};
 use crate::heap::Heap;
 use crate::tls;
 use core::ptr::null_mut;
@@ -29,6 +31,9 @@ pub fn malloc(size: usize) -> *mut u8 {
     }
     // SAFETY: `h` is the calling thread's heap; class indexes are in range by construction.
     unsafe {
+        if PLANT_NS != 0 {
+            crate::plant::work(h, size);
+        }
         if size <= SMALL_MAX {
             let bin = small_class(size) | (size == 0) as usize;
             let p = (*h).bins.get_unchecked(bin).cur;

@@ -43,6 +43,10 @@ pub const SPARE_BYTES: usize = (knobs::HZ4_SPARE_SEGMENTS_MB as usize) << 20;
 pub const PURGE_DELAY_NS: u64 = knobs::HZ4_PURGE_DELAY_MS * 1_000_000;
 /// Purge with MADV_FREE instead of MADV_DONTNEED.
 pub const PURGE_MADV_FREE: bool = knobs::HZ4_PURGE_MADV_FREE != 0;
+/// Planted busy work per malloc, ns (known-answer builds; 0: none).
+pub const PLANT_NS: u64 = knobs::HZ4_DEBUG_PLANT_NS;
+/// Which mallocs get it: 0 all, 1 small/XL, 2 mid.
+pub const PLANT_PATH: u64 = knobs::HZ4_DEBUG_PLANT_PATH;
 
 // ---- geometry ------------------------------------------------------------
 

@@ -32,6 +32,7 @@ mod lockstat;
 mod mid;
 mod os;
 pub mod page;
+mod plant;
 pub mod purge;
 mod refill;
 mod segment;

@@ -15,7 +15,8 @@ pub struct Entry {
     acquired_ns: u64,
 }
 
-fn now_ns() -> u64 {
+/// CLOCK_MONOTONIC in ns (vDSO; no allocation, no lock).
+pub(crate) fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""Show that B77 costs nothing when it is off.
+"""Show that a build-time box costs nothing when it is off.
 
-Builds libhz4.so twice with the work order's base knobs (B57+B58, B77 off):
-once from this tree, once from a copy whose B77 code has been cut out of the
-source (every `if B77 ...` block and every adaptive call removed, the three
-per-thread arrays deleted). Then compares the machine code of `malloc`,
+Builds libhz4.so twice with the work order's base knobs (B57+B58, B77 off,
+no plant): once from this tree, once from a copy whose code for the box has
+been cut out of the source. Then compares the machine code of `malloc`,
 `free` and every other function of the library, after stripping addresses.
 
-Usage: scripts/zero-cost-b77.py   (prints a table; exit 1 if anything differs)
+Boxes:
+  b77    the adaptive gate: every `if B77 ...` block and adaptive call
+         removed, the three per-thread arrays deleted;
+  plant  the known-answer plant (HZ4_DEBUG_PLANT_NS): the call in malloc,
+         the heap's carry word and the plant module removed.
+
+Usage: scripts/zero-cost.py [b77|plant]   (default b77; prints a table;
+exit 1 if anything differs)
 """
 import os, re, shutil, subprocess, sys, tempfile
 
@@ -64,6 +70,28 @@ def strip_b77(tree):
     assert not any(re.search(r"\bB77\b|adaptive", l) for l in code), "B77 code left in local_stack.rs"
 
 
+def strip_plant(tree):
+    api = os.path.join(tree, "allocator/src/api.rs")
+    s = open(api).read()
+    s = cut_blocks(s, "if PLANT_NS != 0")
+    s = s.replace(" PLANT_NS,", "")
+    assert "PLANT" not in s and "plant" not in s, "plant code left in api.rs"
+    open(api, "w").write(s)
+    hp = os.path.join(tree, "allocator/src/heap.rs")
+    h = open(hp).read()
+    h = re.sub(r"\s*pub plant_carry: \[u64; PLANT_ARR\],\n", "\n", h)
+    h = re.sub(r"\s*\(\*h\)\.plant_carry = \[0; PLANT_ARR\];\n", "\n", h)
+    assert "plant_carry" not in h, "plant field left in heap.rs"
+    open(hp, "w").write(h)
+    lib = os.path.join(tree, "allocator/src/lib.rs")
+    l = open(lib).read().replace("mod plant;\n", "")
+    open(lib, "w").write(l)
+    os.remove(os.path.join(tree, "allocator/src/plant.rs"))
+
+
+STRIP = {"b77": strip_b77, "plant": strip_plant}
+
+
 def build(tree, target):
     env = dict(os.environ, HZ4_DEFS_EXTRA=BASE, CARGO_TARGET_DIR=target)
     subprocess.run(["cargo", "build", "--release", "-p", "hz4", "-q"], cwd=tree, env=env, check=True,
@@ -92,11 +120,14 @@ def functions(lib):
 
 
 def main():
+    box = sys.argv[1] if len(sys.argv) > 1 else "b77"
+    if box not in STRIP or len(sys.argv) > 2:
+        sys.exit(f"usage: scripts/zero-cost.py [{'|'.join(STRIP)}] (got {' '.join(sys.argv[1:])!r})")
     tmp = tempfile.mkdtemp(prefix="hz4-zc-")
     tree = os.path.join(tmp, "tree")
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns("target", "runs", ".git"))
-    strip_b77(tree)
-    target = os.path.join(ROOT, "target", "zero-cost")
+    STRIP[box](tree)
+    target = os.path.join(ROOT, "target", "zero-cost", box)
     with_b77 = functions(build(ROOT, target + "/with"))
     without = functions(build(tree, target + "/without"))
     names = sorted(set(with_b77) | set(without))
