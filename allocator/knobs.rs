@@ -216,6 +216,13 @@ pub const KNOBS: &[Knob] = &[
         2,
         "where the planted work runs: 0 every malloc, 1 small and XL mallocs only, 2 mid mallocs only",
     ),
+    int(
+        "HZ4_DEBUG_LAYOUT_PAD",
+        0,
+        0,
+        65536,
+        "layout-noise builds: this many bytes of padding placed before the library's code, moving every function (0: none)",
+    ),
     flag(
         "HZ4_PURGE_MADV_FREE",
         &[],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, the workspace tests, then
 # the allocator tests again in every work-order knob variant, and the
-# zero-cost checks of the B77 and plant boxes.
+# zero-cost checks of the B77, plant and layout boxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
@@ -11,3 +11,4 @@ scripts/test-variants.sh
 # Boxes that must vanish when off: same machine code as a tree without them.
 python3 scripts/zero-cost.py b77
 python3 scripts/zero-cost.py plant
+python3 scripts/zero-cost.py layout

@@ -10,7 +10,10 @@ Boxes:
   b77    the adaptive gate: every `if B77 ...` block and adaptive call
          removed, the three per-thread arrays deleted;
   plant  the known-answer plant (HZ4_DEBUG_PLANT_NS): the call in malloc,
-         the heap's carry word and the plant module removed.
+         the heap's carry word and the plant module removed;
+  layout the layout padding (HZ4_DEBUG_LAYOUT_PAD): its module removed;
+         and a third build with 4096 bytes of padding must have every
+         function's code unchanged and `malloc`/`free` moved by 4096.
 
 Usage: scripts/zero-cost.py [b77|plant]   (default b77; prints a table;
 exit 1 if anything differs)
@@ -89,11 +92,48 @@ def strip_plant(tree):
     os.remove(os.path.join(tree, "allocator/src/plant.rs"))
 
 
-STRIP = {"b77": strip_b77, "plant": strip_plant}
+def strip_layout(tree):
+    lib = os.path.join(tree, "allocator/src/lib.rs")
+    l = open(lib).read()
+    assert "mod layout;\n" in l, "no layout module in lib.rs"
+    open(lib, "w").write(l.replace("mod layout;\n", ""))
+    os.remove(os.path.join(tree, "allocator/src/layout.rs"))
 
 
-def build(tree, target):
-    env = dict(os.environ, HZ4_DEFS_EXTRA=BASE, CARGO_TARGET_DIR=target)
+STRIP = {"b77": strip_b77, "plant": strip_plant, "layout": strip_layout}
+
+
+def address(lib, name):
+    out = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[2] == name:
+            return int(f[0], 16)
+    sys.exit(f"{lib}: no symbol {name}")
+
+
+def check_pad(target, plain_lib, plain):
+    """The 4096-byte pad build: same code, every function moved."""
+    padded_lib = build(ROOT, target + "/pad", BASE + " -DHZ4_DEBUG_LAYOUT_PAD=4096")
+    padded = functions(padded_lib)
+    ok = True
+    for n in ("malloc", "free"):
+        moved = address(padded_lib, n) - address(plain_lib, n)
+        print(f"{n:10} moved by {moved} bytes with HZ4_DEBUG_LAYOUT_PAD=4096")
+        ok &= moved == 4096
+    # objdump counts the pad's int3 bytes into the function before it.
+    def body(funcs, n):
+        b = list(funcs.get(n, []))
+        while b and b[-1] == "int3":
+            b.pop()
+        return b
+    differ = [n for n in sorted(set(plain) | set(padded)) if body(plain, n) != body(padded, n)]
+    print(f"pad build: {len(differ)} functions with other code (trailing int3 padding ignored)")
+    return ok and not differ
+
+
+def build(tree, target, defs=BASE):
+    env = dict(os.environ, HZ4_DEFS_EXTRA=defs, CARGO_TARGET_DIR=target)
     subprocess.run(["cargo", "build", "--release", "-p", "hz4", "-q"], cwd=tree, env=env, check=True,
                    stderr=subprocess.DEVNULL)
     return os.path.join(target, "release", "libhz4.so")
@@ -128,7 +168,8 @@ def main():
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns("target", "runs", ".git"))
     STRIP[box](tree)
     target = os.path.join(ROOT, "target", "zero-cost", box)
-    with_b77 = functions(build(ROOT, target + "/with"))
+    with_lib = build(ROOT, target + "/with")
+    with_b77 = functions(with_lib)
     without = functions(build(tree, target + "/without"))
     names = sorted(set(with_b77) | set(without))
     differ = [n for n in names if with_b77.get(n) != without.get(n)]
@@ -140,7 +181,10 @@ def main():
     for n in differ[:20]:
         print("  differs:", n)
     shutil.rmtree(tmp)
-    sys.exit(1 if differ else 0)
+    ok = not differ
+    if box == "layout":
+        ok &= check_pad(target, with_lib, with_b77)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ pub mod heap;
 mod huge;
 pub mod info;
 mod large;
+mod layout;
 mod lockstat;
 mod mid;
 mod os;
