@@ -227,6 +227,21 @@ pub struct GateFlags {
     /// Accept a stats build (counter lines) on a timing side.
     #[arg(long)]
     pub allow_stats_timing: bool,
+    /// Rule that decides each gate: `median` (the work order's change of
+    /// medians, default) or `paired` (the 95% interval of the per-round
+    /// paired estimate). Both are reported.
+    #[arg(long, value_enum, default_value_t = RuleArg::Median)]
+    pub rule: RuleArg,
+}
+
+/// `--rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuleArg {
+    /// The work order's: median(var)/median(base) - 1 >= gate.
+    Median,
+    /// Paired per-round estimate: lower end of its 95% interval >= gate
+    /// passes, upper end < gate fails, else undecided.
+    Paired,
 }
 
 /// `report`.

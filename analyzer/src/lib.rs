@@ -34,6 +34,8 @@ pub mod lanes;
 pub mod model;
 pub mod options;
 pub mod paired;
+pub mod pairing;
+pub mod power;
 pub mod parse;
 pub mod ratios;
 pub mod report;
