@@ -831,4 +831,7 @@ pub struct Document {
     /// Parse benchmark (`bench`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench: Option<BenchReport>,
+    /// Power and false-pass rates (`power`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::power::PowerReport>,
 }

@@ -194,6 +194,9 @@ impl Reporter for TableReporter {
         if let Some(b) = &doc.bench {
             self.bench(&mut out, b);
         }
+        if let Some(p) = &doc.power {
+            out.push_str(&crate::power::render(p, self.markdown));
+        }
         if !doc.warnings.is_empty() {
             self.heading(&mut out, "Warnings");
             let mut seen: Vec<&String> = Vec::new();
@@ -500,7 +503,14 @@ impl TableReporter {
         );
         let mut t = self.table(
             [
-                "lane", "pairing", "rounds", "change", "95% CI", "sd/round", "gate", "median rule",
+                "lane",
+                "pairing",
+                "rounds",
+                "change",
+                "95% CI",
+                "sd/round",
+                "gate",
+                "median rule",
                 "paired rule",
             ]
             .map(String::from)
