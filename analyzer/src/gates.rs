@@ -762,7 +762,13 @@ pub fn gates_summary(
 
 /// The two gate rules in words, and which one decides.
 pub fn decision_rules(rule: GateMethod) -> Vec<String> {
-    let decides = |r: GateMethod| if r == rule { " (decides)" } else { " (reported)" };
+    let decides = |r: GateMethod| {
+        if r == rule {
+            " (decides)"
+        } else {
+            " (reported)"
+        }
+    };
     vec![
         format!(
             "median rule{}: pass iff median(var)/median(base) - 1 >= gate, exact (ops/s in millionths, integer products)",

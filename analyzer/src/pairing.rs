@@ -74,8 +74,16 @@ pub fn pair_rounds(
     if !ob.is_empty() || !ov.is_empty() {
         return Err(format!(
             "rounds differ (only on base: {}; only on var: {})",
-            if ob.is_empty() { "-".into() } else { ob.join(" ") },
-            if ov.is_empty() { "-".into() } else { ov.join(" ") }
+            if ob.is_empty() {
+                "-".into()
+            } else {
+                ob.join(" ")
+            },
+            if ov.is_empty() {
+                "-".into()
+            } else {
+                ov.join(" ")
+            }
         ));
     }
     Ok(br.iter().zip(&vr).map(|(x, y)| (x.0, x.1, y.1)).collect())
@@ -119,7 +127,8 @@ pub fn paired_gate(
     match pair_rounds(base, var) {
         Ok(pairs) => paired_from_pairs(&pairs, threshold_pct, level),
         Err(why) => {
-            let ops = |l: Option<&LaneSummary>| l.map(|l| l.ops_per_sec.clone()).unwrap_or_default();
+            let ops =
+                |l: Option<&LaneSummary>| l.map(|l| l.ops_per_sec.clone()).unwrap_or_default();
             let (b, v) = (ops(base), ops(var));
             let med = |x: &[f64]| crate::ratios::median(x);
             let change = med(&b)
@@ -134,7 +143,21 @@ pub fn paired_gate(
                     let needed = (st == Status::Undecided)
                         .then(|| rounds_needed(n, (hi - lo) / 2.0, c, g))
                         .flatten();
-                    (st, describe("unpaired change of medians", n, c, lo, hi, g, st, needed, level), needed)
+                    (
+                        st,
+                        describe(
+                            "unpaired change of medians",
+                            n,
+                            c,
+                            lo,
+                            hi,
+                            g,
+                            st,
+                            needed,
+                            level,
+                        ),
+                        needed,
+                    )
                 }
                 _ => (
                     Status::Undecided,
@@ -341,7 +364,11 @@ mod tests {
         assert!((p.ci_high_pct.unwrap() - 6.0).abs() < 1e-9, "{p:?}");
         assert!((p.change_pct.unwrap() - 5.0).abs() < 1e-9, "{p:?}");
         assert_eq!(p.status, Status::Pass);
-        assert!(p.detail.contains("lower end +4.00% >= gate +3.00%"), "{}", p.detail);
+        assert!(
+            p.detail.contains("lower end +4.00% >= gate +3.00%"),
+            "{}",
+            p.detail
+        );
         // Gate +4 %: the lower end is the gate itself (equality passes).
         assert_eq!(paired_from_pairs(&r, 4.0, 0.95).status, Status::Pass);
         // Gate +5 %: holds it.
@@ -351,7 +378,11 @@ mod tests {
         // Gate +6.5 %: the upper end is below.
         let f = paired_from_pairs(&r, 6.5, 0.95);
         assert_eq!(f.status, Status::Fail);
-        assert!(f.detail.contains("upper end +6.00% < gate +6.50%"), "{}", f.detail);
+        assert!(
+            f.detail.contains("upper end +6.00% < gate +6.50%"),
+            "{}",
+            f.detail
+        );
         // Five rounds are too few for an exact 95 % interval.
         let u = paired_from_pairs(&r[..5], 0.0, 0.95);
         assert_eq!(u.status, Status::Undecided);
