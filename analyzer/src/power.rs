@@ -32,11 +32,11 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gates::CI_LEVEL;
+use crate::exact;
+use crate::gates::{rat, CI_LEVEL};
 use crate::model::{GateRule, Status, Summary};
 use crate::paired;
 use crate::pairing::{interval_status, pair_rounds};
-use crate::ratios::median;
 use crate::stats::SplitMix64;
 
 /// One source of pairs for one lane.
@@ -158,12 +158,20 @@ pub fn shift(p: &Pairs, pct: f64) -> Pairs {
     p.iter().map(|&(b, v)| (b, v * k)).collect()
 }
 
-/// The median rule on the drawn pairs.
-fn median_rule(draw: &[(f64, f64)], gate: f64) -> Status {
-    let b: Vec<f64> = draw.iter().map(|x| x.0).collect();
-    let v: Vec<f64> = draw.iter().map(|x| x.1).collect();
-    match (median(&b), median(&v)) {
-        (Some(mb), Some(mv)) if mb > 0.0 && mv / mb - 1.0 >= gate => Status::Pass,
+/// Ops/s in millionths, as the gates hold them.
+fn micro(x: f64) -> u64 {
+    (x * 1e6).round().clamp(0.0, u64::MAX as f64) as u64
+}
+
+/// The median rule on the drawn pairs: the same exact integer comparison
+/// as `gates` (medians in millionths of an op/s, integer products).
+fn median_rule(draw: &[(f64, f64)], gate_pct: f64) -> Status {
+    let b: Vec<u64> = draw.iter().map(|x| micro(x.0)).collect();
+    let v: Vec<u64> = draw.iter().map(|x| micro(x.1)).collect();
+    match (exact::median2(&b), exact::median2(&v)) {
+        (Some(mb), Some(mv)) if mb > 0 && exact::change_at_least(mb, mv, rat(gate_pct)) => {
+            Status::Pass
+        }
         _ => Status::Fail,
     }
 }
@@ -241,7 +249,7 @@ pub fn simulate(
     for _ in 0..resamples {
         draw.clear();
         draw.extend((0..n).map(|_| pool[rng.below(pool.len())]));
-        m[slot(median_rule(&draw, gate))] += 1;
+        m[slot(median_rule(&draw, gate_pct))] += 1;
         p[slot(paired_rule(&draw, gate, &mut ks))] += 1;
     }
     let correct_pass = true_pct >= gate_pct;
@@ -502,5 +510,32 @@ mod tests {
         assert!(q.pass_pct < 4.0, "{q:?}");
         // The same seed gives the same figures.
         assert_eq!(simulate(&c, 21, 1.0, 0.0, 2000, 3), (m, q));
+    }
+
+    #[test]
+    fn median_rule_is_exact_at_the_gate() {
+        // var median exactly 1.01 x base median: a +1 % gate passes, a
+        // +1.0001 % gate fails (no float slack either way).
+        let d = [(100.0, 101.0), (200.0, 202.0), (300.0, 303.0)];
+        assert_eq!(median_rule(&d, 1.0), Status::Pass);
+        assert_eq!(median_rule(&d, 1.0001), Status::Fail);
+        // Medians 200 and 198: -1 % passes a -1 % gate.
+        let d = [(100.0, 99.0), (200.0, 198.0), (300.0, 297.0)];
+        assert_eq!(median_rule(&d, -1.0), Status::Pass);
+        assert_eq!(median_rule(&d, -0.99), Status::Fail);
+    }
+
+    #[test]
+    fn one_round_experiments_pass_at_the_share_of_passing_rounds() {
+        // One round per experiment from a pool of one +5 % round and three
+        // -5 % rounds: the median rule passes a +1 % gate exactly when the
+        // +5 % round is drawn, about 25 % of the time; the paired rule has
+        // too few rounds and is always undecided.
+        let p: Pairs = vec![(100.0, 105.0), (100.0, 95.0), (100.0, 95.0), (100.0, 95.0)];
+        let (m, q) = simulate(&p, 1, 1.0, 0.0, 4000, 11);
+        assert!((m.pass_pct - 25.0).abs() < 2.5, "{m:?}");
+        assert_eq!(m.pass_pct + m.fail_pct, 100.0);
+        assert_eq!(m.correct_pct, m.fail_pct);
+        assert_eq!(q.undecided_pct, 100.0);
     }
 }
