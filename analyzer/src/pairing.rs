@@ -105,7 +105,7 @@ pub fn interval_status(lo: f64, hi: f64, g: f64) -> Status {
 /// (`None`: the estimate is on the gate).
 pub fn rounds_needed(n: u64, half: f64, est: f64, g: f64) -> Option<u64> {
     let dist = (est - g).abs();
-    if !(dist > 0.0) || !half.is_finite() {
+    if dist.is_nan() || dist <= 0.0 || !half.is_finite() {
         return None;
     }
     let r = n as f64 * (half / dist).powi(2);
