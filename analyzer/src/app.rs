@@ -327,6 +327,11 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
             doc.bench = Some(crate::bench::run_bench(a.size_mib, a.keep.as_deref())?);
             EXIT_OK
         }
+        Command::Power(a) => {
+            doc.command = "power".into();
+            doc.power = Some(power_cmd(&a, &load, &mut doc)?);
+            EXIT_OK
+        }
     };
     let output = match format {
         FormatArg::Json => render_json(&doc),
@@ -334,6 +339,106 @@ pub fn run(cli: Cli) -> Result<Outcome, AppError> {
         FormatArg::Text => render_text(&doc),
     };
     Ok(Outcome { output, code })
+}
+
+/// `power`: loads the pools and simulates.
+fn power_cmd(
+    a: &crate::cli::PowerArgs,
+    load: &LoadOptions,
+    doc: &mut Document,
+) -> Result<crate::power::PowerReport, AppError> {
+    if a.aa.is_empty() && a.plant.is_empty() {
+        return Err(usage(
+            "--aa",
+            "give at least one A/A lab directory (or --plant PCT=DIR)",
+        ));
+    }
+    if a.resamples == 0 {
+        return Err(usage("--resamples", "must be at least 1"));
+    }
+    if a.rounds.is_empty() || a.rounds.contains(&0) {
+        return Err(usage("--rounds", "every round count must be at least 1"));
+    }
+    if a.shift.iter().any(|s| !s.is_finite() || *s <= -100.0) {
+        return Err(usage("--shift", "must be a finite percentage above -100"));
+    }
+    if !a.shift.is_empty() && a.aa.is_empty() {
+        return Err(usage(
+            "--shift",
+            "plants into the A/A pairs; give --aa DIRS",
+        ));
+    }
+    let mode = match a.mode {
+        ModeArg::Screen => Mode::Screen,
+        ModeArg::Replay => Mode::Replay,
+    };
+    let o = GateOptions {
+        mode,
+        ..GateOptions::default()
+    };
+    let rules = o.active_rules().to_vec();
+    let mut notes = Vec::new();
+    let side = |dir: &str, v: &str| {
+        summarize_inputs(
+            &[dir.to_owned()],
+            &LoadOptions {
+                variant: Some(v.to_owned()),
+                ..load.clone()
+            },
+        )
+    };
+    let mut pool_dir = |dir: &str,
+                        notes: &mut Vec<String>|
+     -> Result<Vec<(String, crate::power::Pairs)>, AppError> {
+        let (b, v) = (side(dir, &a.base_variant)?, side(dir, &a.var_variant)?);
+        for s in [&b, &v] {
+            doc.inputs.extend(s.inputs.iter().cloned());
+            doc.warnings.extend(s.warnings.iter().cloned());
+            if s.unstable_runs() > 0 {
+                notes.push(format!(
+                    "{dir}: {} unstable run(s) (not paired)",
+                    s.unstable_runs()
+                ));
+            }
+        }
+        Ok(crate::power::pool_pairs(&b, &v, &rules, dir, notes))
+    };
+    let mut aa: Vec<(String, crate::power::Pairs)> = Vec::new();
+    for dir in &a.aa {
+        for (lane, p) in pool_dir(dir, &mut notes)? {
+            match aa.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, q)) => q.extend(p),
+                None => aa.push((lane, p)),
+            }
+        }
+    }
+    let mut measured = Vec::new();
+    for p in &a.plant {
+        let Some((pct, dir)) = p.split_once('=') else {
+            return Err(usage(
+                "--plant",
+                "expects PCT=DIR, e.g. --plant -2=runs/plant2",
+            ));
+        };
+        let pct: f64 = pct
+            .trim()
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite())
+            .ok_or_else(|| usage("--plant", &format!("`{pct}` is not a percentage")))?;
+        measured.push((pct, pool_dir(dir, &mut notes)?));
+    }
+    Ok(crate::power::power(
+        &rules,
+        &aa,
+        &measured,
+        &a.shift,
+        &a.rounds,
+        a.resamples,
+        a.seed,
+        &mode.to_string(),
+        notes,
+    ))
 }
 
 /// The comparability checks of `gates` / `verdict` (see [`sides::check`]).

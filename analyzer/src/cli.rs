@@ -112,6 +112,13 @@ pub enum Command {
     /// Generate a realistic log and measure the parse speed.
     #[command(after_help = "Exit status: 0, or 2 for a bad flag or an unwritable file.")]
     Bench(BenchArgs),
+    /// False-pass rate and power of the median and the paired gate rules,
+    /// by resampling whole rounds of recorded A/A (and planted) lab runs.
+    #[command(after_help = concat!(
+        "Exit status: 0, or 2 for bad input or a bad flag.\n\n",
+        "Pools: lab directories whose base and var runs pair by round ([HZ_LANE] run=)."
+    ))]
+    Power(PowerArgs),
 }
 
 /// Input files.
@@ -227,6 +234,21 @@ pub struct GateFlags {
     /// Accept a stats build (counter lines) on a timing side.
     #[arg(long)]
     pub allow_stats_timing: bool,
+    /// Rule that decides each gate: `median` (the work order's change of
+    /// medians, default) or `paired` (the 95% interval of the per-round
+    /// paired estimate). Both are reported.
+    #[arg(long, value_enum, default_value_t = RuleArg::Median)]
+    pub rule: RuleArg,
+}
+
+/// `--rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuleArg {
+    /// The work order's: median(var)/median(base) - 1 >= gate.
+    Median,
+    /// Paired per-round estimate: lower end of its 95% interval >= gate
+    /// passes, upper end < gate fails, else undecided.
+    Paired,
 }
 
 /// `report`.
@@ -346,8 +368,47 @@ pub struct BenchArgs {
     pub force: bool,
 }
 
+/// `power`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// A/A lab directories (base and var the same build), pooled per lane.
+    #[arg(long, num_args = 1.., value_name = "DIRS")]
+    pub aa: Vec<String>,
+    /// A measured plant: a lab directory whose var carries a planted change
+    /// of nominal size PCT percent (repeatable).
+    #[arg(long, value_name = "PCT=DIR", allow_hyphen_values = true)]
+    pub plant: Vec<String>,
+    /// A synthetic plant: the centred A/A pairs with var's ops/s multiplied
+    /// by 1 + PCT/100 (repeatable).
+    #[arg(long, value_name = "PCT", allow_hyphen_values = true)]
+    pub shift: Vec<f64>,
+    /// Rounds per simulated experiment, comma separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "7,11,21,31,41",
+        value_name = "LIST"
+    )]
+    pub rounds: Vec<u64>,
+    /// Simulated experiments per cell.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub resamples: u32,
+    /// Seed of the resampling (fixed so output is reproducible).
+    #[arg(long, default_value_t = 77, value_name = "N")]
+    pub seed: u64,
+    /// Gate set whose thresholds are simulated.
+    #[arg(long, value_enum, default_value_t = ModeArg::Replay)]
+    pub mode: ModeArg,
+    /// Variant name of the base runs in the pools.
+    #[arg(long, default_value = "base", value_name = "NAME")]
+    pub base_variant: String,
+    /// Variant name of the var runs in the pools.
+    #[arg(long, default_value = "var", value_name = "NAME")]
+    pub var_variant: String,
+}
+
 /// Names of the subcommands.
-pub const SUBCOMMANDS: [&str; 8] = [
+pub const SUBCOMMANDS: [&str; 9] = [
     "report",
     "stage-a",
     "mechanism",
@@ -356,6 +417,7 @@ pub const SUBCOMMANDS: [&str; 8] = [
     "show",
     "diff",
     "bench",
+    "power",
 ];
 
 /// Inserts `report` when no subcommand is named, so `hz-analyze FILES...`

@@ -118,6 +118,7 @@ impl Default for GateOptions {
             replay_runs: 21,
             bootstrap: 2000,
             seed: 77,
+            rule: GateMethod::Median,
         }
     }
 }
@@ -661,6 +662,19 @@ pub fn gates_summary(
                 (if ok { Status::Pass } else { Status::Fail }, d)
             }
         };
+        let paired = crate::pairing::paired_gate(
+            base.lanes.get(&rule.lane),
+            var.lanes.get(&rule.lane),
+            rule.min_change_pct,
+            CI_LEVEL,
+            o.bootstrap,
+            seed,
+        );
+        let median_status = status;
+        let (status, detail) = match o.rule {
+            GateMethod::Median => (status, detail),
+            GateMethod::Paired => (paired.status, paired.detail.clone()),
+        };
         lanes.insert(
             rule.lane.clone(),
             GateLane {
@@ -676,6 +690,8 @@ pub fn gates_summary(
                 aa_noise_pct: aa_noise.map(|x| x * 100.0),
                 status,
                 detail,
+                median_status,
+                paired: Some(paired),
             },
         );
     }
@@ -736,10 +752,37 @@ pub fn gates_summary(
         required_runs: need,
         bootstrap: o.bootstrap,
         seed: o.seed,
+        rule: o.rule,
+        decision_rules: decision_rules(o.rule),
         lanes,
         stability,
         warnings,
     }
+}
+
+/// The two gate rules in words, and which one decides.
+pub fn decision_rules(rule: GateMethod) -> Vec<String> {
+    let decides = |r: GateMethod| {
+        if r == rule {
+            " (decides)"
+        } else {
+            " (reported)"
+        }
+    };
+    vec![
+        format!(
+            "median rule{}: pass iff median(var)/median(base) - 1 >= gate, exact (ops/s in millionths, integer products)",
+            decides(GateMethod::Median)
+        ),
+        format!(
+            "paired rule{}: d = ln(var/base) per round (runs paired by [HZ_LANE] run= within one lab directory); \
+             Hodges-Lehmann estimate, exact signed-rank 95% interval (normal approximation above {} rounds); \
+             pass iff lower end >= gate, FAIL iff upper end < gate, else undecided; unpaired lanes use the \
+             bootstrap interval of the change of medians the same way",
+            decides(GateMethod::Paired),
+            crate::paired::EXACT_MAX_N
+        ),
+    ]
 }
 
 /// The change and the threshold as percentages with two decimals, or with

@@ -216,6 +216,26 @@ pub struct LaneSummary {
     /// Each distinct `[BENCH_ARGS]` seen in this lane, with its first run.
     #[serde(skip)]
     pub bench_args: Vec<(BenchArgs, Location)>,
+    /// Runs with a throughput line whose `[HZ_LANE]` marker carries `run=`:
+    /// lab directory (index into `round_dirs`), round and ops/s. The
+    /// paired gate estimate pairs base and var by these.
+    #[serde(skip)]
+    pub rounds: Vec<RoundOps>,
+    /// Lab directories of `rounds` (a log's grandparent, `DIR` of
+    /// `DIR/<lane>/<variant>-runNN.log`, canonical when it exists).
+    #[serde(skip)]
+    pub round_dirs: Vec<String>,
+}
+
+/// One run's throughput with the round it ran in (from `[HZ_LANE] run=`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundOps {
+    /// Index into [`LaneSummary::round_dirs`].
+    pub dir: u32,
+    /// `[HZ_LANE] run=` (the lab's 1-based round of this lane and variant).
+    pub round: u64,
+    /// Operations per second.
+    pub ops: f64,
 }
 
 impl LaneSummary {
@@ -508,6 +528,84 @@ pub struct GateOptions {
     pub bootstrap: u32,
     /// Bootstrap seed (77).
     pub seed: u64,
+    /// Which rule decides each gate (`median`, the work order's, by
+    /// default; `paired` is reported next to it either way).
+    #[serde(default)]
+    pub rule: GateMethod,
+}
+
+/// The rule that decides a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMethod {
+    /// The work order's: `median(var)/median(base) - 1 >= gate`, exact.
+    #[default]
+    Median,
+    /// The 95 % interval of the paired per-round estimate: pass when its
+    /// lower end clears the gate, fail when its upper end is below it, else
+    /// undecided.
+    Paired,
+}
+
+impl fmt::Display for GateMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GateMethod::Median => "median",
+            GateMethod::Paired => "paired",
+        })
+    }
+}
+
+/// How the paired estimate of a lane was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairingKind {
+    /// Base and var paired by round: Hodges–Lehmann of `ln(var/base)` with
+    /// its signed-rank interval.
+    Paired,
+    /// No usable round information: the change of medians with its
+    /// bootstrap interval, decided by the same interval rule.
+    Unpaired,
+}
+
+/// The paired per-round estimate of one lane and its interval decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedGate {
+    /// `paired`, or `unpaired` when the runs could not be paired (`note`
+    /// says why).
+    pub method: PairingKind,
+    /// Rounds paired (unpaired: the smaller side's run count).
+    pub rounds: u64,
+    /// Two-sided level of the interval (0.95 in the gates).
+    pub level: f64,
+    /// Estimated change in percent: `exp(HL) - 1` (unpaired: the change of
+    /// medians).
+    pub change_pct: Option<f64>,
+    /// Lower end of the interval, percent.
+    pub ci_low_pct: Option<f64>,
+    /// Upper end of the interval, percent.
+    pub ci_high_pct: Option<f64>,
+    /// Mean of the per-round log-ratios as a change, percent (paired only).
+    pub mean_pct: Option<f64>,
+    /// Its Student-t interval, percent.
+    pub mean_ci_low_pct: Option<f64>,
+    /// Its Student-t interval, percent.
+    pub mean_ci_high_pct: Option<f64>,
+    /// Standard deviation of the per-round log-ratios, ×100 (paired only).
+    pub sd_pct: Option<f64>,
+    /// Interval rule outcome: pass (lower end >= gate), fail (upper end <
+    /// gate), undecided (the interval holds the gate, or too few rounds).
+    pub status: Status,
+    /// The values that decided.
+    pub detail: String,
+    /// Why the runs were not paired, when they were not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Undecided only: rounds the interval would need to exclude the gate
+    /// if the estimate and the spread stay as they are (`null`: estimate on
+    /// the gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds_needed: Option<u64>,
 }
 
 /// Per-lane gate result.
@@ -534,10 +632,21 @@ pub struct GateLane {
     pub within_noise: bool,
     /// A/A noise floor in percent (only with `--aa`).
     pub aa_noise_pct: Option<f64>,
-    /// Gate outcome.
+    /// Gate outcome under the selected rule (`GateReport::rule`).
     pub status: Status,
     /// Explanation.
     pub detail: String,
+    /// Outcome of the work order's median rule (the same as `status` unless
+    /// the paired rule was selected).
+    #[serde(default = "undecided")]
+    pub median_status: Status,
+    /// The paired per-round estimate and its interval decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedGate>,
+}
+
+fn undecided() -> Status {
+    Status::Undecided
 }
 
 /// Stability over every run given.
@@ -570,6 +679,13 @@ pub struct GateReport {
     pub bootstrap: u32,
     /// Bootstrap seed.
     pub seed: u64,
+    /// The rule that decided `status` of each lane.
+    #[serde(default)]
+    pub rule: GateMethod,
+    /// Each decision rule in words: the median rule, the paired rule, and
+    /// which one decides.
+    #[serde(default)]
+    pub decision_rules: Vec<String>,
     /// Per-lane results.
     pub lanes: BTreeMap<String, GateLane>,
     /// Stability check.
@@ -715,4 +831,7 @@ pub struct Document {
     /// Parse benchmark (`bench`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench: Option<BenchReport>,
+    /// Power and false-pass rates (`power`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::power::PowerReport>,
 }

@@ -186,5 +186,9 @@ pub fn gates(
         replay_runs: replay.replay_runs.unwrap_or(d.replay_runs),
         bootstrap: f.bootstrap,
         seed: f.seed,
+        rule: match f.rule {
+            crate::cli::RuleArg::Median => crate::model::GateMethod::Median,
+            crate::cli::RuleArg::Paired => crate::model::GateMethod::Paired,
+        },
     })
 }

@@ -97,7 +97,15 @@ fn walsh_sorted(d: &[f64]) -> Vec<f64> {
 /// (1-based), where `k - 1` is the largest signed-rank count `c` with
 /// `P(T <= c) <= (1 - level) / 2` under the null.
 fn signed_rank_ci(walsh: &[f64], n: usize, level: f64) -> Option<(f64, f64)> {
-    let m = walsh.len();
+    let k = signed_rank_k(n, level)?;
+    Some((walsh[k - 1], walsh[walsh.len() - k]))
+}
+
+/// The 1-based index `k` of the signed-rank interval's lower end among the
+/// `n(n+1)/2` sorted Walsh averages of `n` rounds (the upper end is the
+/// `k`-th from the top), or `None` when the rounds are too few.
+pub fn signed_rank_k(n: usize, level: f64) -> Option<usize> {
+    let m = n * (n + 1) / 2;
     let tail = (1.0 - level) / 2.0;
     let k = if n <= EXACT_MAX_N {
         let cdf = signed_rank_cdf(n);
@@ -115,7 +123,7 @@ fn signed_rank_ci(walsh: &[f64], n: usize, level: f64) -> Option<(f64, f64)> {
             c.floor() as usize + 1
         }
     };
-    (k >= 1 && k <= m / 2).then(|| (walsh[k - 1], walsh[m - k]))
+    (k >= 1 && k <= m / 2).then_some(k)
 }
 
 /// `P(T <= c)` for `c = 0..=n(n+1)/2`, `T` the signed-rank statistic of

@@ -29,6 +29,8 @@ struct LaneAcc {
     incomplete_runs: u64,
     ops_micro: Vec<u64>,
     bench_args: Vec<(crate::lanes::BenchArgs, Location)>,
+    rounds: Vec<crate::model::RoundOps>,
+    round_dirs: Vec<String>,
 }
 
 /// Streaming aggregator behind [`Summary`].
@@ -162,6 +164,26 @@ impl Aggregator {
         if let Some(t) = &run.throughput {
             acc.ops.push(t.ops_per_sec);
             acc.ops_micro.push(t.ops_per_sec_micro);
+            if let Some(round) = run.marker.as_ref().and_then(|m| m.run) {
+                // A lab log is DIR/<lane>/<variant>-runNN.log: DIR names the
+                // lab run the round belongs to.
+                let dir = std::path::Path::new(file)
+                    .parent()
+                    .and_then(std::path::Path::parent)
+                    .map_or_else(String::new, |d| d.display().to_string());
+                let i = match acc.round_dirs.iter().position(|d| *d == dir) {
+                    Some(i) => i,
+                    None => {
+                        acc.round_dirs.push(dir);
+                        acc.round_dirs.len() - 1
+                    }
+                };
+                acc.rounds.push(crate::model::RoundOps {
+                    dir: i as u32,
+                    round,
+                    ops: t.ops_per_sec,
+                });
+            }
         }
         acc.alloc_failures += run.alloc_failures.unwrap_or(0) as u128;
         let unstable = !run.crash_lines.is_empty()
@@ -232,6 +254,15 @@ impl Aggregator {
                 incomplete_runs: acc.incomplete_runs,
                 ops_micro: acc.ops_micro,
                 bench_args: acc.bench_args,
+                rounds: acc.rounds,
+                round_dirs: acc
+                    .round_dirs
+                    .into_iter()
+                    .map(|d| {
+                        std::fs::canonicalize(if d.is_empty() { "." } else { &d })
+                            .map_or(d, |c| c.display().to_string())
+                    })
+                    .collect(),
                 ..LaneSummary::default()
             };
             for (id, (&sum, &n)) in acc.sums.iter().zip(&acc.present).enumerate() {

@@ -300,3 +300,74 @@ fn report_per_variant_golden() {
     }
     golden("report_lab_variants.txt", &text);
 }
+
+/// `power` on a lab directory whose var is exactly +5 % in every round:
+/// centred, the A/A pool is exactly 0 (every answer certain), and a
+/// synthetic +2 % passes the +1 % gates and fails main_r0's +6 % under
+/// both rules, in every experiment.
+#[test]
+fn power_on_a_constant_ratio_pool_is_certain() {
+    let dir = tempfile::tempdir().unwrap();
+    for l in &hz_analyze::lanes::LANES {
+        let d = dir.path().join(l.name);
+        std::fs::create_dir_all(&d).unwrap();
+        for j in 1..=9u64 {
+            let b = 1e6 * (1.0 + 0.03 * j as f64);
+            write(
+                &d,
+                &format!("base-run{j:02}.log"),
+                &tput(l.name, b, "base", j),
+            );
+            write(
+                &d,
+                &format!("var-run{j:02}.log"),
+                &tput(l.name, b * 1.05, "var", j),
+            );
+        }
+    }
+    let p = dir.path().display().to_string();
+    let args = [
+        "power",
+        "--aa",
+        &p,
+        "--shift",
+        "2",
+        "--rounds",
+        "7,11",
+        "--resamples",
+        "200",
+        "--format",
+        "md",
+    ];
+    let (out, code) = run_in(dir.path(), &args);
+    assert_eq!(code, 0, "{out}");
+    for (lane, gate, aa, plant) in [
+        ("guard_r0", "-1.0%", "pass", "pass"),
+        ("main_r0", "+6.0%", "fail", "fail"),
+        ("main_r50", "+1.0%", "fail", "pass"),
+        ("cross128_r90", "+1.0%", "fail", "pass"),
+    ] {
+        assert!(
+            out.contains(&format!("| {lane} | aa | 9 | 0.00% | +5.00% |")),
+            "{out}"
+        );
+        for (src, want) in [("aa", aa), ("synthetic +2%", plant)] {
+            let cells = if want == "pass" {
+                "100.0/0.0 | 100.0 | 100.0/0.0/0.0 | 100.0"
+            } else {
+                "0.0/100.0 | 100.0 | 0.0/100.0/0.0 | 100.0"
+            };
+            for n in [7, 11] {
+                let row = format!("| {lane} | {src} | {gate} | {want} | {n} | {cells} |");
+                assert!(out.contains(&row), "missing {row}\n{out}");
+            }
+        }
+    }
+    // Same seed, same output; a bad flag is a usage error.
+    assert_eq!(run_in(dir.path(), &args).0, out);
+    assert_eq!(run_in(dir.path(), &["power"]).1, 2);
+    assert_eq!(
+        run_in(dir.path(), &["power", "--aa", &p, "--rounds", "0"]).1,
+        2
+    );
+}

@@ -194,6 +194,9 @@ impl Reporter for TableReporter {
         if let Some(b) = &doc.bench {
             self.bench(&mut out, b);
         }
+        if let Some(p) = &doc.power {
+            out.push_str(&crate::power::render(p, self.markdown));
+        }
         if !doc.warnings.is_empty() {
             self.heading(&mut out, "Warnings");
             let mut seen: Vec<&String> = Vec::new();
@@ -467,6 +470,7 @@ impl TableReporter {
                 self.bullet(out, &format!("{lane}: {}", l.detail));
             }
         }
+        self.paired(out, g);
         let s = &g.stability;
         let _ = writeln!(
             out,
@@ -483,6 +487,64 @@ impl TableReporter {
         let _ = writeln!(out, "gates: {}", g.status);
         for w in &g.warnings {
             self.bullet(out, &format!("warning: {w}"));
+        }
+    }
+
+    /// The paired per-round estimate of each lane and the decision rules.
+    fn paired(&self, out: &mut String, g: &GateReport) {
+        if g.lanes.values().all(|l| l.paired.is_none()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "{}paired per-round estimate ({} rule decides the gates):",
+            if self.markdown { "\n" } else { "" },
+            g.rule
+        );
+        let mut t = self.table(
+            [
+                "lane",
+                "pairing",
+                "rounds",
+                "change",
+                "95% CI",
+                "sd/round",
+                "gate",
+                "median rule",
+                "paired rule",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let mut notes = Vec::new();
+        for (name, l) in sorted(g.lanes.iter()) {
+            let Some(p) = &l.paired else { continue };
+            if let Some(n) = &p.note {
+                notes.push(format!("{name}: {n}"));
+            }
+            t.add_row(vec![
+                Cell::new(name),
+                Cell::new(match p.method {
+                    crate::model::PairingKind::Paired => "paired",
+                    crate::model::PairingKind::Unpaired => "unpaired",
+                }),
+                right(p.rounds.to_string()),
+                right(opt(p.change_pct, |x| pct(x / 100.0))),
+                right(opt(p.ci_low_pct.zip(p.ci_high_pct), |(a, b)| {
+                    format!("[{}, {}]", pct(a / 100.0), pct(b / 100.0))
+                })),
+                right(opt(p.sd_pct, |x| format!("{x:.2}%"))),
+                right(pct(l.threshold_pct / 100.0)),
+                Cell::new(l.median_status.to_string()),
+                Cell::new(p.status.to_string()),
+            ]);
+        }
+        self.push_table(out, &t);
+        for r in &g.decision_rules {
+            self.bullet(out, r);
+        }
+        for n in notes {
+            self.bullet(out, &n);
         }
     }
 

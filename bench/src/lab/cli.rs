@@ -165,6 +165,16 @@ pub struct AbArgs {
     /// DIR/README.md, as `hz-analyze verdict --archive DIR` does.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
+    /// After the fixed rounds, keep running rounds of the lanes whose
+    /// paired gate interval still holds the gate, with group-sequential
+    /// (O'Brien-Fleming spending) bounds, until each is decided or the
+    /// budget ends. The fixed-round verdict stays the lab's decision.
+    #[arg(long, requires = "max_minutes")]
+    pub until_decided: bool,
+    /// Budget of --until-decided: minutes of run time (every run's wall
+    /// time, the fixed rounds included).
+    #[arg(long, value_name = "M", requires = "until_decided")]
+    pub max_minutes: Option<f64>,
     /// Common flags.
     #[command(flatten)]
     pub common: Common,
@@ -340,6 +350,7 @@ struct NewLab {
     command: &'static str,
     common: Common,
     runs: u32,
+    sequential: Option<super::sequential::SeqPlan>,
     stats_runs: u32,
     mode: Option<String>,
     archive: Option<PathBuf>,
@@ -404,6 +415,7 @@ fn new_manifest(lab: NewLab, repo: &Path) -> Result<Manifest> {
             archive: lab
                 .archive
                 .map(|a| std::path::absolute(&a).unwrap_or(a).display().to_string()),
+            sequential: lab.sequential,
         },
         lanes: lanes
             .iter()
@@ -548,7 +560,12 @@ fn drive(
             stop: &stop,
             stop_after,
         };
-        runner.execute(m)?
+        match runner.execute(m)? {
+            Ended::Complete if m.settings.sequential.is_some() => {
+                super::sequential::run(dir, m, &mut runner)?
+            }
+            e => e,
+        }
     };
     if ended == Ended::Interrupted {
         eprintln!(
@@ -644,6 +661,7 @@ fn stage_a_cmd(a: StageAArgs) -> Result<i32> {
     start(NewLab {
         command: "stage-a",
         runs: a.runs,
+        sequential: None,
         stats_runs: 0,
         mode: None,
         archive: None,
@@ -677,6 +695,15 @@ fn ab_cmd(a: AbArgs) -> Result<i32> {
         ),
     ];
     let mut phases = vec![(vec!["base".to_owned(), "var".to_owned()], runs)];
+    let sequential = match a.max_minutes {
+        Some(mm) if !(mm.is_finite() && mm > 0.0) => {
+            return Err(usage(format!(
+                "--max-minutes {mm}: must be a positive number"
+            )))
+        }
+        Some(mm) if a.until_decided => Some(super::sequential::SeqPlan::new(mm, runs)),
+        _ => None,
+    };
     if a.stats_runs > 0 {
         variants.push(hz4(
             "var_stats",
@@ -698,6 +725,7 @@ fn ab_cmd(a: AbArgs) -> Result<i32> {
     start(NewLab {
         command: "ab",
         runs,
+        sequential,
         stats_runs: a.stats_runs,
         mode: Some(
             match a.mode {
@@ -787,6 +815,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
     start(NewLab {
         command: "peers",
         runs: a.runs,
+        sequential: None,
         stats_runs: 0,
         mode: None,
         archive: None,

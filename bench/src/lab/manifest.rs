@@ -199,6 +199,9 @@ pub struct Settings {
     /// `ab --archive DIR`: where the Markdown note goes.
     #[serde(default)]
     pub archive: Option<String>,
+    /// `ab --until-decided`: the sequential plan and its looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<super::sequential::SeqPlan>,
 }
 
 /// Report files and the decision, once written.

@@ -1,6 +1,7 @@
 //! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
 //! builds ([`build`]), peer libraries ([`libs`]), one process per run
-//! ([`exec`]), the run loop ([`runner`]), the manifest ([`manifest`]), the
+//! ([`exec`]), the run loop ([`runner`]), the
+//! sequential replay ([`sequential`]), the manifest ([`manifest`]), the
 //! memory scenarios ([`mem`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
 //! command line ([`cli`]).
@@ -17,5 +18,6 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod sequential;
 pub mod svg;
 pub mod sys;

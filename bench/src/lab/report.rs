@@ -52,7 +52,7 @@ fn status_code(s: Status) -> i32 {
 }
 
 /// Loads the logs of the finished runs of `variant` through the analyzer.
-fn runs_of(dir: &Path, m: &Manifest, variant: &str) -> Result<(Vec<Run>, Vec<String>)> {
+pub(crate) fn runs_of(dir: &Path, m: &Manifest, variant: &str) -> Result<(Vec<Run>, Vec<String>)> {
     let files: Vec<String> = m
         .runs
         .iter()
@@ -186,8 +186,15 @@ fn stage_a_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
 }
 
 fn ab_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
-    let (base, mut files) = runs_of(dir, m, "base")?;
-    let (var, f2) = runs_of(dir, m, "var")?;
+    let (mut base, mut files) = runs_of(dir, m, "base")?;
+    let (mut var, f2) = runs_of(dir, m, "var")?;
+    if m.settings.sequential.is_some() {
+        // The work order's verdict reads the fixed rounds only; the
+        // sequential rounds are reported by the sequential section.
+        let fixed = m.settings.runs as u64;
+        base.retain(|r| r.run.is_none_or(|n| n <= fixed));
+        var.retain(|r| r.run.is_none_or(|n| n <= fixed));
+    }
     let (stats, f3) = runs_of(dir, m, "var_stats")?;
     files.extend(f2);
     files.extend(f3);
@@ -257,11 +264,19 @@ fn ab_report(dir: &Path, m: &Manifest) -> Result<Analysis> {
         );
     }
     text.push_str(&render_text(&d));
+    let seq = super::sequential::report_text(m);
+    text.push_str(&seq);
     let _ = writeln!(text, "\nlab decision: {decision} (exit {code})");
+    let mut markdown = render_markdown(&d);
+    if !seq.is_empty() {
+        markdown.push_str("\n```text");
+        markdown.push_str(&seq);
+        markdown.push_str("```\n");
+    }
     Ok(Analysis {
         text,
         json: render_json(&d),
-        markdown: Some(render_markdown(&d)),
+        markdown: Some(markdown),
         svg,
         code,
         decision,

@@ -345,6 +345,7 @@ pub mod tests {
                 bench_env: vec![("HZ_ALL".into(), "1".into())],
                 build_root: String::new(),
                 archive: None,
+                sequential: None,
             },
             lanes: hz_analyze::LANES
                 .iter()
