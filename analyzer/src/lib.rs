@@ -37,6 +37,7 @@ pub mod paired;
 pub mod parse;
 pub mod ratios;
 pub mod report;
+pub mod scan;
 pub mod sequential;
 pub mod sides;
 pub mod stats;
