@@ -149,6 +149,12 @@ fn product(xs: &[u128]) -> Big {
 
 /// Compares the product of `a` with the product of `b`, exactly.
 pub fn cmp_products(a: &[u128], b: &[u128]) -> Ordering {
+    // Most products fit in 128 bits: compare them directly, without the
+    // limb arithmetic (and its allocations).
+    let small = |xs: &[u128]| xs.iter().try_fold(1u128, |p, &x| p.checked_mul(x));
+    if let (Some(x), Some(y)) = (small(a), small(b)) {
+        return x.cmp(&y);
+    }
     product(a).cmp(&product(b))
 }
 

@@ -39,6 +39,7 @@ pub mod parse;
 pub mod power;
 pub mod ratios;
 pub mod report;
+pub mod scan;
 pub mod sequential;
 pub mod sides;
 pub mod stats;

@@ -130,6 +130,10 @@ pub struct Run {
     /// `[HZ4_BUILD]` says `HZ4_MID_STATS_B1=1`.
     #[serde(default)]
     pub stats_build: bool,
+    /// Values of the fixed-field lines of [`crate::scan::FIELD_LINES`], as
+    /// `TAG.key` (none are declared yet).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, u64>,
 }
 
 impl Run {

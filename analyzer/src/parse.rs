@@ -1,9 +1,11 @@
 //! Streaming parser: lines to runs.
 //!
-//! Reads one line at a time into a reused buffer, so memory stays flat
-//! whatever the input size. Recognition is by byte prefix; the crash markers
-//! of unrecognised lines are found with one literal-alternation regex.
-//! Errors carry `file:line`.
+//! The byte-level work (lines out of the reader's buffer, the table of line
+//! kinds, `key=value` fields, integers) is in [`crate::scan`]; this module
+//! gives the lines their meaning: where a run starts and ends, what makes it
+//! complete, and the errors, which carry `file:line`. Memory stays flat
+//! whatever the input size. The crash markers of unrecognised lines are
+//! found with one literal-alternation regex.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -17,12 +19,9 @@ use crate::exact;
 use crate::keys::{KeyTable, N_TRACKED};
 use crate::lanes::{self, BenchArgs};
 use crate::model::{Instability, InstabilityKind, LaneSource, Location, Run, Throughput};
+use crate::scan::{self, parse_u64, split_kv, tokens, FieldLine, Line, LineKind, NumErr};
 
-/// Lines longer than this are taken as binary data.
-pub const MAX_LINE: usize = 1 << 20;
-
-/// Prefix of the throughput line.
-pub const THROUGHPUT_PREFIX: &[u8] = b"bench_random_mixed_mt_remote:";
+pub use crate::scan::{MAX_LINE, THROUGHPUT_PREFIX};
 
 /// At most this many warnings are kept; the rest are counted.
 const MAX_WARNINGS: usize = 100;
@@ -330,7 +329,14 @@ pub(crate) struct ParsedRun {
     pub tracked: [Option<u64>; N_TRACKED],
     pub throughput: Option<Throughput>,
     pub throughput_line: u64,
-    pub effective_remote: Vec<(String, String)>,
+    /// `[EFFECTIVE_REMOTE]` text after the tag, checked to be UTF-8
+    /// `key=value` words; split into pairs only by [`ParsedRun::to_run`].
+    pub effective_remote: Vec<u8>,
+    /// Number of words in `effective_remote`.
+    pub effective_remote_words: usize,
+    /// Values of the [`scan::FIELD_LINES`] lines, in the order of each
+    /// line's keys.
+    pub fields: Vec<(&'static FieldLine, Vec<u64>)>,
     pub alloc_failures: Option<u64>,
     pub alloc_line: u64,
     pub corruption: Option<u64>,
@@ -367,6 +373,8 @@ impl ParsedRun {
         self.tracked = [None; N_TRACKED];
         self.throughput = None;
         self.effective_remote.clear();
+        self.effective_remote_words = 0;
+        self.fields.clear();
         self.alloc_failures = None;
         self.corruption = None;
         self.crash_lines.clear();
@@ -396,7 +404,7 @@ impl ParsedRun {
             && !self.has_stats
             && self.alloc_failures.is_none()
             && self.corruption.is_none()
-            && self.effective_remote.is_empty()
+            && self.effective_remote_words == 0
     }
 
     fn has_content(&self) -> bool {
@@ -427,7 +435,23 @@ impl ParsedRun {
                 .map(|&(id, v)| (keys.name(id).to_owned(), v))
                 .collect(),
             throughput: self.throughput.clone(),
-            effective_remote: self.effective_remote.clone(),
+            effective_remote: tokens(&self.effective_remote)
+                .map(|t| {
+                    let t = String::from_utf8_lossy(t);
+                    let (k, v) = t.split_once('=').unwrap_or((&t, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect(),
+            fields: self
+                .fields
+                .iter()
+                .flat_map(|(f, vals)| {
+                    f.keys
+                        .iter()
+                        .zip(vals)
+                        .map(|(k, &v)| (format!("{}.{k}", f.tag), v))
+                })
+                .collect(),
             alloc_failures: self.alloc_failures,
             corruption: self.corruption,
             crash_lines: self
@@ -489,8 +513,26 @@ impl ParsedRun {
             mem_stats: run.mem_stats.clone(),
             stats_knob: run.stats_build,
             build: run.build.clone(),
+            effective_remote: run
+                .effective_remote
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into_bytes(),
+            effective_remote_words: run.effective_remote.len(),
             ..ParsedRun::default()
         };
+        for f in scan::FIELD_LINES {
+            let vals: Option<Vec<u64>> = f
+                .keys
+                .iter()
+                .map(|k| run.fields.get(&format!("{}.{k}", f.tag)).copied())
+                .collect();
+            if let Some(vals) = vals {
+                p.fields.push((f, vals));
+            }
+        }
         for (k, &v) in &run.counters {
             let id = keys.intern_str(k);
             p.counters.push((id, v));
@@ -526,55 +568,6 @@ struct Parser<'a> {
     /// The current line is the last one and has no newline.
     cut: bool,
     runs: u64,
-}
-
-/// Number-parse failure.
-enum NumErr {
-    NotNumber,
-    Overflow,
-}
-
-#[inline]
-fn parse_u64(s: &[u8]) -> Result<u64, NumErr> {
-    if s.is_empty() {
-        return Err(NumErr::NotNumber);
-    }
-    let mut v: u64 = 0;
-    for &b in s {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(NumErr::NotNumber);
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(d as u64))
-            .ok_or(NumErr::Overflow)?;
-    }
-    Ok(v)
-}
-
-/// Space- or tab-separated words, found with `memchr2`.
-#[inline]
-fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = s;
-    std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
-        let tok = &rest[..end];
-        rest = &rest[(end + 1).min(rest.len())..];
-        if !tok.is_empty() {
-            return Some(tok);
-        }
-    })
-}
-
-#[inline]
-fn split_kv(tok: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = memchr::memchr(b'=', tok)?;
-    let (k, v) = (&tok[..eq], &tok[eq + 1..]);
-    (!k.is_empty() && !v.is_empty()).then_some((k, v))
 }
 
 impl<'a> Parser<'a> {
@@ -715,81 +708,101 @@ impl<'a> Parser<'a> {
     /// that is no lane is a warning and files the run under
     /// [`lanes::UNKNOWN_LANE`], which no decision reads.
     fn resolve_lane(&mut self) -> Result<(), InputError> {
-        let at = format!("{}:{}", self.src.name, self.cur.start_line);
+        use std::borrow::Cow;
+        let src = self.src;
+        let start = self.cur.start_line;
+        let at = || format!("{}:{}", src.name, start);
         let marker = self.cur.marker.as_ref().map(|m| m.name.clone());
-        let (lane, source) = if let Some(args) = self.cur.bench_args {
+        let (lane, source): (Cow<'_, str>, _) = if let Some(args) = self.cur.bench_args {
             match lanes::lane_for_args(&args) {
                 Some(a) => {
                     if let Some(m) = marker.as_deref().filter(|m| *m != a.name) {
                         self.warn(format!(
-                            "{at}: [HZ_LANE] name={m} but [BENCH_ARGS] has the shape of {}; using {}",
-                            a.name, a.name
+                            "{}: [HZ_LANE] name={m} but [BENCH_ARGS] has the shape of {}; using {}",
+                            at(),
+                            a.name,
+                            a.name
                         ));
-                    } else if let Some(f) = self.src.file_lane.filter(|f| *f != a.name) {
+                    } else if let Some(f) = src.file_lane.filter(|f| *f != a.name) {
                         if marker.is_none() {
                             self.warn(format!(
-                                "{at}: file name says {f} but [BENCH_ARGS] has the shape of {}; using {}",
-                                a.name, a.name
+                                "{}: file name says {f} but [BENCH_ARGS] has the shape of {}; using {}",
+                                at(),
+                                a.name,
+                                a.name
                             ));
                         }
                     }
-                    (a.name.to_owned(), LaneSource::BenchArgs)
+                    (a.name.into(), LaneSource::BenchArgs)
                 }
                 None => {
                     self.warn(format!(
-                        "{at}: [BENCH_ARGS] {} matches no lane's shape; run left out of the lane decisions",
+                        "{}: [BENCH_ARGS] {} matches no lane's shape; run left out of the lane decisions",
+                        at(),
                         lanes::args_text(&args)
                     ));
-                    (lanes::UNKNOWN_LANE.to_owned(), LaneSource::BenchArgs)
+                    (lanes::UNKNOWN_LANE.into(), LaneSource::BenchArgs)
                 }
             }
         } else if let Some(m) = marker {
             if lanes::lane_by_name(&m).is_some() {
-                (m, LaneSource::Marker)
+                (m.into(), LaneSource::Marker)
             } else {
                 self.warn(format!(
-                    "{at}: [HZ_LANE] name={m} is not a lane ({}); run left out of the lane decisions",
+                    "{}: [HZ_LANE] name={m} is not a lane ({}); run left out of the lane decisions",
+                    at(),
                     lanes::lane_names()
                 ));
-                (lanes::UNKNOWN_LANE.to_owned(), LaneSource::Marker)
+                (lanes::UNKNOWN_LANE.into(), LaneSource::Marker)
             }
-        } else if let Some(l) = self.src.file_lane {
-            (l.to_owned(), LaneSource::FileName)
-        } else if let Some(l) = &self.src.flag_lane {
-            (l.clone(), LaneSource::Flag)
+        } else if let Some(l) = src.file_lane {
+            (l.into(), LaneSource::FileName)
+        } else if let Some(l) = &src.flag_lane {
+            (l.as_str().into(), LaneSource::Flag)
         } else {
             return Err(InputError::UnknownLane {
                 file: self.file(),
                 line: self.cur.start_line,
             });
         };
-        self.cur.lane = lane;
+        // The buffer is reused from run to run.
+        self.cur.lane.push_str(&lane);
         self.cur.lane_source = Some(source);
         Ok(())
     }
 
+    /// A counter line. Dumps repeat the same keys in the same order, so
+    /// the key this position had in the previous run is tried first, in
+    /// place ([`scan::Fields::next_expected`]); any other word takes the
+    /// general path (split, checked number, key lookup or interning).
     fn counters_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
         self.touch();
         self.cur.has_stats = true;
-        let mut any = false;
-        for tok in tokens(rest) {
-            any = true;
-            let (k, v) = self.kv(tok)?;
-            let val = self.u64_of(k, v)?;
-            // Dumps repeat the same keys in the same order, so the key at
-            // this position of the previous run is the likely one: one
-            // compare instead of a hash lookup.
+        let mut words = tokens(rest);
+        if words.at_end() {
+            return Err(self.truncated("no key=value fields"));
+        }
+        loop {
             let pos = self.cur.counters.len();
-            let hinted = self
-                .hint
-                .get(pos)
-                .copied()
-                .filter(|&h| self.keys.name(h).as_bytes() == k);
-            let id = match hinted.or_else(|| self.keys.get(k)) {
-                Some(id) => id,
+            let hinted = self.hint.get(pos).and_then(|&h| {
+                words
+                    .next_expected(self.keys.name(h).as_bytes())
+                    .map(|v| (h, v))
+            });
+            let (id, val) = match hinted {
+                Some(x) => x,
                 None => {
-                    let name = self.utf8(k)?.to_owned();
-                    self.keys.intern_str(&name)
+                    let Some(tok) = words.next() else { break };
+                    let (k, v) = self.kv(tok)?;
+                    let val = self.u64_of(k, v)?;
+                    let id = match self.keys.get(k) {
+                        Some(id) => id,
+                        None => {
+                            let name = self.utf8(k)?.to_owned();
+                            self.keys.intern_str(&name)
+                        }
+                    };
+                    (id, val)
                 }
             };
             let i = id as usize;
@@ -817,32 +830,57 @@ impl<'a> Parser<'a> {
                 self.cur.tracked[i] = Some(val);
             }
         }
-        if !any {
-            return Err(self.truncated("no key=value fields"));
+        Ok(())
+    }
+
+    /// The values of `keys` on a line of fixed `key=integer` fields, into
+    /// `vals` (one slot per key, all `None` on entry): every key required, a
+    /// key repeated with another value an error, other keys ignored. `what`
+    /// names the line in messages.
+    fn fixed_fields(
+        &self,
+        rest: &[u8],
+        keys: &[&'static str],
+        what: &str,
+        vals: &mut [Option<u64>],
+    ) -> Result<(), InputError> {
+        for tok in tokens(rest) {
+            let (k, v) = self.kv(tok)?;
+            if let Some(i) = keys.iter().position(|n| n.as_bytes() == k) {
+                let x = self.u64_of(k, v)?;
+                if let Some(old) = vals[i].filter(|&o| o != x) {
+                    return Err(self.dup(keys[i], old.to_string(), x.to_string(), self.line));
+                }
+                vals[i] = Some(x);
+            }
+        }
+        match vals.iter().position(Option::is_none) {
+            Some(i) => Err(self.truncated(format!("{what} lacks `{}=`", keys[i]))),
+            None => Ok(()),
+        }
+    }
+
+    /// A [`scan::FIELD_LINES`] line: its values are kept in the run.
+    fn field_line(&mut self, f: &'static FieldLine, rest: &[u8]) -> Result<(), InputError> {
+        let mut vals = vec![None; f.keys.len()];
+        self.fixed_fields(rest, f.keys, f.tag, &mut vals)?;
+        self.touch();
+        let vals = vals.into_iter().map(|x| x.unwrap_or(0)).collect();
+        match self
+            .cur
+            .fields
+            .iter_mut()
+            .find(|(g, _)| std::ptr::eq(*g, f))
+        {
+            Some((_, old)) => *old = vals,
+            None => self.cur.fields.push((f, vals)),
         }
         Ok(())
     }
 
     fn bench_args_line(&mut self, rest: &[u8]) -> Result<(), InputError> {
-        let mut vals: [Option<u64>; 7] = [None; 7];
-        for tok in tokens(rest) {
-            let (k, v) = self.kv(tok)?;
-            if let Some(i) = lanes::ARG_NAMES.iter().position(|n| n.as_bytes() == k) {
-                let x = self.u64_of(k, v)?;
-                if let Some(old) = vals[i].filter(|&o| o != x) {
-                    return Err(self.dup(
-                        lanes::ARG_NAMES[i],
-                        old.to_string(),
-                        x.to_string(),
-                        self.line,
-                    ));
-                }
-                vals[i] = Some(x);
-            }
-        }
-        if let Some(i) = vals.iter().position(Option::is_none) {
-            return Err(self.truncated(format!("[BENCH_ARGS] lacks `{}=`", lanes::ARG_NAMES[i])));
-        }
+        let mut vals = [None; lanes::ARG_NAMES.len()];
+        self.fixed_fields(rest, &lanes::ARG_NAMES, "[BENCH_ARGS]", &mut vals)?;
         let v = vals.map(|x| x.unwrap_or(0));
         self.touch();
         self.cur.bench_args = Some(BenchArgs {
@@ -1061,69 +1099,76 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Checks that `rest` is UTF-8 `key=value` words (empty parts allowed)
+    /// without keeping them; the number of words.
+    fn check_pairs(&self, rest: &[u8]) -> Result<usize, InputError> {
+        let mut n = 0;
+        for tok in tokens(rest) {
+            self.utf8(tok)?;
+            if memchr::memchr(b'=', tok).is_none() {
+                return Err(self.truncated(format!("field `{}` is not key=value", clip(tok))));
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn handle(
         &mut self,
         line: &[u8],
         sink: &mut dyn FnMut(&ParsedRun, &Source, &KeyTable) -> Result<(), InputError>,
     ) -> Result<(), InputError> {
-        if line.first() == Some(&b'[') {
-            if let Some(rest) = line.strip_prefix(b"[HZ4_MID_STATS_B1]") {
-                return self.counters_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[HZ4_MID_LOCK_STATS]") {
-                return self.counters_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[BENCH_ARGS]") {
-                if !self.cur.before_bench() {
-                    self.finish_run(sink)?;
-                }
-                return self.bench_args_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[HZ_LANE]") {
-                if !(self.cur.before_bench() && self.cur.marker.is_none()) {
-                    self.finish_run(sink)?;
-                }
-                return self.marker_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[EFFECTIVE_REMOTE]") {
-                let p = self.pairs(rest, false)?;
-                self.touch();
-                self.cur.effective_remote = p;
-                return Ok(());
-            }
-            if let Some(rest) = line.strip_prefix(b"[ALLOC_FAILURES]") {
-                return self.alloc_failures_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[CORRUPTION]") {
-                return self.corruption_line(rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[HZ_RUN_STATUS]") {
-                return self.run_status_line(line, rest);
-            }
-            if let Some(rest) = line.strip_prefix(b"[HZ4_BUILD]") {
-                let p = self.pairs(rest, true)?;
-                if p.iter().any(|(k, v)| k == "HZ4_MID_STATS_B1" && v != "0") {
-                    self.cur.stats_knob = true;
-                }
-                self.cur.build.extend(p);
-                return Ok(());
-            }
-            if let Some(rest) = line.strip_prefix(b"[HZ4_MEM_STATS]") {
-                let p = self.pairs(rest, false)?;
-                self.touch();
-                self.cur.mem_stats = p;
-                return Ok(());
-            }
+        let Some((kind, rest)) = scan::kind_of(line) else {
             // Any other well-formed `[HZ4_NAME] ...` line (a newer dump
             // line): known to be the allocator's, so neither a crash marker
             // nor a reason to reject the run.
             if is_hz4_tag(line) {
                 return Ok(());
             }
-        } else if let Some(rest) = line.strip_prefix(THROUGHPUT_PREFIX) {
-            return self.throughput_line(rest);
+            return self.other_line(line);
+        };
+        match kind {
+            LineKind::Counters => self.counters_line(rest),
+            LineKind::BenchArgs => {
+                if !self.cur.before_bench() {
+                    self.finish_run(sink)?;
+                }
+                self.bench_args_line(rest)
+            }
+            LineKind::Marker => {
+                if !(self.cur.before_bench() && self.cur.marker.is_none()) {
+                    self.finish_run(sink)?;
+                }
+                self.marker_line(rest)
+            }
+            LineKind::Throughput => self.throughput_line(rest),
+            LineKind::EffectiveRemote => {
+                let n = self.check_pairs(rest)?;
+                self.touch();
+                self.cur.effective_remote.clear();
+                self.cur.effective_remote.extend_from_slice(rest);
+                self.cur.effective_remote_words = n;
+                Ok(())
+            }
+            LineKind::AllocFailures => self.alloc_failures_line(rest),
+            LineKind::Corruption => self.corruption_line(rest),
+            LineKind::RunStatus => self.run_status_line(line, rest),
+            LineKind::Build => {
+                let p = self.pairs(rest, true)?;
+                if p.iter().any(|(k, v)| k == "HZ4_MID_STATS_B1" && v != "0") {
+                    self.cur.stats_knob = true;
+                }
+                self.cur.build.extend(p);
+                Ok(())
+            }
+            LineKind::MemStats => {
+                let p = self.pairs(rest, false)?;
+                self.touch();
+                self.cur.mem_stats = p;
+                Ok(())
+            }
+            LineKind::Fields(f) => self.field_line(f, rest),
         }
-        self.other_line(line)
     }
 }
 
@@ -1196,38 +1241,6 @@ pub fn open_reader<'a>(raw: Box<dyn Read + 'a>) -> io::Result<Box<dyn BufRead + 
     }
 }
 
-/// Appends one line (with its newline, if any) to `buf`, at most
-/// `MAX_LINE + 1` bytes; returns the bytes taken. The newline is found with
-/// `memchr` in the reader's own buffer.
-#[inline]
-fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let mut n = 0;
-    loop {
-        let avail = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            return Ok(n);
-        }
-        let room = MAX_LINE + 1 - n;
-        let (take, done) = match memchr::memchr(b'\n', &avail[..avail.len().min(room)]) {
-            Some(i) => (i + 1, true),
-            None => {
-                let t = avail.len().min(room);
-                (t, t == room)
-            }
-        };
-        buf.extend_from_slice(&avail[..take]);
-        r.consume(take);
-        n += take;
-        if done {
-            return Ok(n);
-        }
-    }
-}
-
 /// Parses any buffered reader as the source `src`.
 pub(crate) fn parse_reader<R: BufRead>(
     src: &Source,
@@ -1249,42 +1262,37 @@ pub(crate) fn parse_reader<R: BufRead>(
         cut: false,
         runs: 0,
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut carry: Vec<u8> = Vec::new();
     let mut non_blank = false;
-    loop {
-        buf.clear();
-        let n = read_line(&mut r, &mut buf).map_err(|source| InputError::Io {
-            file: src.name.clone(),
-            source,
-        })?;
-        if n == 0 {
-            break;
-        }
+    let io_err = |source| InputError::Io {
+        file: src.name.clone(),
+        source,
+    };
+    scan::for_each_line(&mut r, &mut carry, io_err, |l| {
         p.line += 1;
-        let mut line = &buf[..];
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        } else if n > MAX_LINE {
-            return Err(InputError::Binary {
-                file: src.name.clone(),
-                line: p.line,
-                what: "line longer than 1 MiB",
-            });
-        } else {
-            p.cut = true;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
+        let line = match l {
+            Line::Full(line) => line,
+            Line::Last(line) => {
+                p.cut = true;
+                line
+            }
+            Line::TooLong => {
+                return Err(InputError::Binary {
+                    file: src.name.clone(),
+                    line: p.line,
+                    what: "line longer than 1 MiB",
+                })
+            }
+        };
         if !non_blank && line.iter().any(|b| !b.is_ascii_whitespace()) {
             non_blank = true;
         }
         if p.cut {
-            p.cut_line(line, sink)?;
+            p.cut_line(line, sink)
         } else {
-            p.handle(line, sink)?;
+            p.handle(line, sink)
         }
-    }
+    })?;
     if !non_blank {
         return Err(InputError::Empty {
             file: src.name.clone(),

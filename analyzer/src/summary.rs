@@ -55,12 +55,20 @@ impl Aggregator {
 
     /// Records that `key` gave a run.
     fn contributed(&mut self, src: &Source) {
-        let key = src.key.clone().unwrap_or_else(|| parse::FileKey {
-            name: src.name.clone(),
-            ..Default::default()
-        });
-        if self.contributing.last() != Some(&key) {
-            self.contributing.push(key);
+        let same = match (&src.key, self.contributing.last()) {
+            (Some(k), Some(last)) => k == last,
+            // Stdin: the key made below, compared without building it.
+            (None, Some(last)) => {
+                last.name == src.name && (last.dev, last.ino, last.size) == (0, 0, 0)
+            }
+            (_, None) => false,
+        };
+        if !same {
+            self.contributing
+                .push(src.key.clone().unwrap_or_else(|| parse::FileKey {
+                    name: src.name.clone(),
+                    ..Default::default()
+                }));
         }
     }
 
