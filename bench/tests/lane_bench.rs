@@ -80,7 +80,8 @@ fn output_has_the_reference_shape() {
             "bench_random_mixed_mt_remote:",
             "[EFFECTIVE_REMOTE]",
             "[ALLOC_FAILURES]",
-            "[RSS]"
+            "[RSS]",
+            "[RUSAGE]"
         ]
     );
     assert_eq!(
@@ -98,6 +99,14 @@ fn output_has_the_reference_shape() {
     let actual = r.float(er, "actual");
     assert!((40.0..=60.0).contains(&actual), "actual={actual}");
     assert_eq!(r.int("[ALLOC_FAILURES]", "count"), 0);
+    // The kernel's account: 4 threads did 80000 iterations, so some CPU
+    // time and some page faults were counted.
+    let ru = "[RUSAGE]";
+    assert!(r.int(ru, "utime_us") + r.int(ru, "stime_us") > 0);
+    assert!(r.int(ru, "minflt") > 0);
+    for k in ["majflt", "nvcsw", "nivcsw"] {
+        r.int(ru, k);
+    }
     assert!(r.int("[RSS]", "max_rss_kb") > 0);
 
     // ops = threads*iters + frees done by receivers, which never exceed sends.
