@@ -204,6 +204,7 @@ fn ab_with_identical_knobs_is_within_noise() {
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
     let r = json(&dir.join("report.json"));
     let mut noise = 0;
+    let mut missed = Vec::new();
     for lane in ["guard_r0", "main_r0", "main_r50", "cross128_r90"] {
         let l = &r["gates"]["lanes"][lane];
         assert_eq!(l["base_runs"], 9, "{lane}");
@@ -216,13 +217,15 @@ fn ab_with_identical_knobs_is_within_noise() {
             l["ci_low_pct"].as_f64().unwrap(),
             l["ci_high_pct"].as_f64().unwrap(),
         );
-        assert!(
-            l["within_noise"] == true || (lo <= 0.0 && hi >= 0.0),
-            "{lane}: {l}"
-        );
+        // A 95 % interval misses 0 for one lane in 20 by chance; one such
+        // lane of four is allowed (two or more: about 1.4 % of honest runs).
+        if !(l["within_noise"] == true || (lo <= 0.0 && hi >= 0.0)) {
+            missed.push(format!("{lane}: {l}"));
+        }
         noise += usize::from(l["within_noise"] == true);
     }
-    assert!(noise >= 3, "{}", r["gates"]);
+    assert!(missed.len() <= 1, "{missed:#?}");
+    assert!(noise >= 2, "{}", r["gates"]);
     assert_eq!(r["gates"]["stability"]["status"], "pass");
     assert!(r["mechanism"].is_object() && r["verdict"].is_object());
     let m = json(&dir.join("manifest.json"));
