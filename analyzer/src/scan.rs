@@ -246,11 +246,12 @@ impl<'a> Fields<'a> {
                 }
                 break;
             }
-            v = v * 10 + d as u64;
-            j += 1;
-            if j - digits > 19 {
+            if j - digits == 19 {
+                // A 20th digit may overflow: the slow path decides.
                 return None;
             }
+            v = v * 10 + d as u64;
+            j += 1;
         }
         if j == digits {
             return None;
