@@ -214,7 +214,7 @@ pub const KNOBS: &[Knob] = &[
         0,
         0,
         2,
-        "where the planted work runs: 0 every malloc, 1 small and XL mallocs only, 2 mid mallocs only",
+        "where the planted work runs: 0 every malloc, 1 every malloc but mid ones (small, XL, large, huge), 2 mid mallocs only",
     ),
     int(
         "HZ4_DEBUG_LAYOUT_PAD",
