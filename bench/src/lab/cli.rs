@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::build::{self, BuildFailure};
 use super::exec::{self, ProcessExecutor};
+use super::isolate::Isolation;
 use super::knobs;
 use super::libs;
 use super::manifest::{
@@ -100,6 +101,23 @@ pub struct Common {
     /// Environment variable for every bench run (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     pub bench_env: Vec<String>,
+    /// Nice value of every bench process (-20..=19; below 0 needs root).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub nice: Option<i32>,
+    /// Scheduling policy of every bench process: other, batch, rr or fifo
+    /// (rr and fifo at priority 1 need root or CAP_SYS_NICE).
+    #[arg(long, value_name = "POLICY")]
+    pub sched: Option<String>,
+    /// CPUs every bench process may run on, e.g. `0,1` or `0-3`.
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// Pause before each run, milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub settle_ms: u64,
+    /// Discarded warm-up runs of each lane and variant before the first
+    /// recorded run of an invocation.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub warmup: u32,
     /// Simulate an interrupt after N runs (tests).
     #[arg(long, value_name = "N", hide = true)]
     pub stop_after: Option<usize>,
@@ -416,6 +434,14 @@ fn new_manifest(lab: NewLab, repo: &Path) -> Result<Manifest> {
                 .archive
                 .map(|a| std::path::absolute(&a).unwrap_or(a).display().to_string()),
             sequential: lab.sequential,
+            isolation: Isolation::new(
+                c.nice,
+                c.sched.as_deref(),
+                c.cpus.as_deref(),
+                c.settle_ms,
+                c.warmup,
+            )
+            .map_err(|e| usage(e.to_string()))?,
         },
         lanes: lanes
             .iter()

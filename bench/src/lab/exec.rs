@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::isolate::Isolation;
 use super::manifest::RunStatus;
 
 /// One process to run.
@@ -33,6 +34,8 @@ pub struct Request {
     pub log: PathBuf,
     /// Time limit.
     pub timeout: Duration,
+    /// Priority, policy and affinity of the process.
+    pub isolation: Isolation,
 }
 
 /// How the process ended.
@@ -88,6 +91,13 @@ impl Executor for ProcessExecutor {
         }
         for (k, v) in &req.env {
             cmd.env(k, v);
+        }
+        if req.isolation.touches_process() {
+            let iso = req.isolation.clone();
+            // SAFETY: the hook runs in the forked child before exec and only
+            // makes system calls (setpriority, sched_setaffinity,
+            // sched_setscheduler) on data moved in before the fork.
+            unsafe { cmd.pre_exec(move || iso.apply_to_self()) };
         }
         let start = Instant::now();
         let mut child = cmd.spawn().with_context(|| {
@@ -369,6 +379,7 @@ bench_random_mixed_mt_remote: threads=4 ops=4000 time=0.001 ops/s=4000000.50\n\
     fn real_process_exit_and_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let req = |args: &[&str], timeout_ms: u64| Request {
+            isolation: Isolation::default(),
             lane: "l".into(),
             variant: "v".into(),
             program: "/bin/sh".into(),

@@ -202,6 +202,10 @@ pub struct Settings {
     /// `ab --until-decided`: the sequential plan and its looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<super::sequential::SeqPlan>,
+    /// Noise controls of the bench processes (`--nice`, `--sched`,
+    /// `--cpus`, `--settle-ms`, `--warmup`).
+    #[serde(default)]
+    pub isolation: super::isolate::Isolation,
 }
 
 /// Report files and the decision, once written.

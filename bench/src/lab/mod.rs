@@ -1,6 +1,6 @@
 //! `hz-lab` internals: planning ([`plan`]), knob strings ([`knobs`]),
 //! builds ([`build`]), peer libraries ([`libs`]), one process per run
-//! ([`exec`]), the run loop ([`runner`]), the
+//! ([`exec`]) and its noise controls ([`isolate`]), the run loop ([`runner`]), the
 //! sequential replay ([`sequential`]), the manifest ([`manifest`]), the
 //! memory scenarios ([`mem`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
@@ -9,6 +9,7 @@
 pub mod build;
 pub mod cli;
 pub mod exec;
+pub mod isolate;
 pub mod knobs;
 pub mod libs;
 pub mod manifest;

@@ -89,6 +89,11 @@ fn lab_header(dir: &Path, m: &Manifest) -> String {
     );
     let _ = writeln!(
         s,
+        "  bench process: {}",
+        m.settings.isolation.describe()
+    );
+    let _ = writeln!(
+        s,
         "  git {}{}; {} ({} CPUs), Linux {}",
         m.git.revision,
         if m.git.dirty { " (dirty)" } else { "" },

@@ -80,6 +80,9 @@ impl Runner<'_> {
         let mut ran = 0usize;
         m.state = LabState::Running;
         m.save(self.dir)?;
+        if !self.warm_up(m, &pending)? {
+            return self.interrupted(m, 0);
+        }
         for (i, job) in pending.iter().enumerate() {
             if (self.stop)() || self.stop_after.is_some_and(|n| ran >= n) {
                 return self.interrupted(m, ran);
@@ -115,9 +118,37 @@ impl Runner<'_> {
         Ok(Ended::Interrupted)
     }
 
-    /// One run; `None` when it was interrupted (its log is renamed to
-    /// `*.log.interrupted` so the analyzer never reads it).
-    fn run_one(&mut self, m: &Manifest, job: &Job) -> Result<Option<RunRecord>> {
+    /// `--warmup N`: N discarded runs of each (lane, variant) that has
+    /// pending jobs, in plan order, before the first recorded run. Their
+    /// logs go to `warmup/`, which the analyzer never reads. False when
+    /// interrupted.
+    fn warm_up(&mut self, m: &Manifest, pending: &[Job]) -> Result<bool> {
+        let n = m.settings.isolation.warmup;
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for job in pending {
+            let key = (job.lane.as_str(), job.variant.as_str());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            for k in 1..=n {
+                if (self.stop)() {
+                    return Ok(false);
+                }
+                let rel = format!("warmup/{}-{}-{k}.log", job.lane, job.variant);
+                let (req, _) = self.request(m, job, &rel)?;
+                let outcome = self.exec.run(&req, self.stop)?;
+                if outcome.interrupted {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The process request of `job`, its log (`rel` under the lab
+    /// directory) started with the run header, and the run's time limit.
+    fn request(&self, m: &Manifest, job: &Job, rel: &str) -> Result<(Request, f64)> {
         let variant = m
             .variant(&job.variant)
             .with_context(|| format!("manifest: no variant `{}`", job.variant))?;
@@ -125,8 +156,7 @@ impl Runner<'_> {
             .lane_args(&job.lane)
             .with_context(|| format!("manifest: no lane `{}`", job.lane))?;
         let argv: Vec<String> = args.to_argv().iter().map(u64::to_string).collect();
-        let rel = job.log_rel();
-        let log = self.dir.join(&rel);
+        let log = self.dir.join(rel);
         if let Some(parent) = log.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
@@ -153,9 +183,22 @@ impl Runner<'_> {
                 .chain(&variant.env)
                 .cloned()
                 .collect(),
-            log: log.clone(),
+            log,
             timeout: Duration::from_secs_f64(limit),
+            isolation: m.settings.isolation.clone(),
         };
+        Ok((req, limit))
+    }
+
+    /// One run; `None` when it was interrupted (its log is renamed to
+    /// `*.log.interrupted` so the analyzer never reads it).
+    fn run_one(&mut self, m: &Manifest, job: &Job) -> Result<Option<RunRecord>> {
+        let rel = job.log_rel();
+        let (req, limit) = self.request(m, job, &rel)?;
+        let log = req.log.clone();
+        if m.settings.isolation.settle_ms > 0 {
+            std::thread::sleep(Duration::from_millis(m.settings.isolation.settle_ms));
+        }
         let started = now_iso();
         let outcome = self.exec.run(&req, self.stop)?;
         if outcome.interrupted {
@@ -346,6 +389,7 @@ pub mod tests {
                 build_root: String::new(),
                 archive: None,
                 sequential: None,
+                isolation: Default::default(),
             },
             lanes: hz_analyze::LANES
                 .iter()
@@ -407,6 +451,37 @@ pub mod tests {
         let req = &mock.seen[0];
         assert_eq!(req.args, ["2", "1200", "400", "16", "2048", "0", "65536"]);
         assert_eq!(req.env, [("HZ_ALL".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn warm_up_runs_come_first_and_are_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = manifest("ab", Some("screen"), &[(&["base", "var"], 2)]);
+        m.settings.isolation.warmup = 2;
+        m.settings.isolation.nice = Some(5);
+        let mut mock = Mock::new(same);
+        assert_eq!(run(dir.path(), &mut m, &mut mock, None), Ended::Complete);
+        // 4 lanes x 2 variants x 2 warm-up runs, then the 16 planned runs.
+        assert_eq!(mock.seen.len(), 16 + 16);
+        assert_eq!(m.runs.len(), 16);
+        for (i, req) in mock.seen[..16].iter().enumerate() {
+            let rel = req.log.strip_prefix(dir.path()).unwrap();
+            assert!(rel.starts_with("warmup"), "call {i}: {}", rel.display());
+            // Before any planned run, nothing is recorded.
+            assert_eq!(mock.on_disk[i], 0);
+        }
+        // Each (lane, variant) pair is warmed twice.
+        let first = &mock.seen[0];
+        assert_eq!(
+            mock.seen[..16]
+                .iter()
+                .filter(|r| r.lane == first.lane && r.variant == first.variant)
+                .count(),
+            2
+        );
+        assert!(m.runs.iter().all(|r| !r.log.starts_with("warmup")));
+        // The process settings reach every request.
+        assert!(mock.seen.iter().all(|r| r.isolation.nice == Some(5)));
     }
 
     #[test]
