@@ -144,6 +144,153 @@ pub fn lane_noise(runs: &[&RunRecord]) -> Option<LaneNoise> {
     })
 }
 
+/// The paired spread of one lane: what an A/A of two timing variants says
+/// about the precision the lab can reach on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairedSpread {
+    /// Rounds in which both variants have an ok run.
+    pub rounds: usize,
+    /// Standard deviation of the per-round `ln(var/base)`, in %.
+    pub sd_pct: f64,
+    /// Mean of the per-round `ln(var/base)`, in %.
+    pub mean_pct: f64,
+    /// Half-width of the 95 % t interval of the mean at `rounds`, in %.
+    pub half_pct: f64,
+    /// Machine seconds of one round of this lane (both runs' wall time,
+    /// the median over rounds).
+    pub round_s: f64,
+    /// Rounds a 95 % half-width of 1 % needs at this spread (the smallest
+    /// n with t(0.975, n-1) * sd / sqrt(n) <= 1 %).
+    pub rounds_for_1pct: u64,
+}
+
+impl PairedSpread {
+    /// Machine minutes of `rounds_for_1pct` rounds.
+    pub fn minutes_for_1pct(&self) -> f64 {
+        self.rounds_for_1pct as f64 * self.round_s / 60.0
+    }
+}
+
+/// Smallest n >= 2 with t(0.975, n-1) * sd / sqrt(n) <= target (both in
+/// the same unit); capped at 1e6.
+pub fn rounds_for(sd: f64, target: f64) -> u64 {
+    let mut n = 2u64;
+    while n < 1_000_000 {
+        let t = hz_analyze::paired::t_quantile(0.975, (n - 1) as f64);
+        if t * sd / (n as f64).sqrt() <= target {
+            return n;
+        }
+        // Grow geometrically far from the answer, then step by one.
+        let z_n = (1.96 * sd / target).powi(2) as u64;
+        n = if z_n > n + 8 { z_n } else { n + 1 };
+    }
+    n
+}
+
+/// The paired spread of every lane, when the lab has exactly two timing
+/// variants (an A/A or an A/B); runs are paired by round number.
+pub fn paired(m: &Manifest) -> BTreeMap<String, PairedSpread> {
+    use super::manifest::Role;
+    let timing: Vec<&str> = m
+        .variants
+        .iter()
+        .filter(|v| v.role == Role::Timing)
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut out = BTreeMap::new();
+    let [base, var] = timing[..] else {
+        return out;
+    };
+    for lane in &m.lanes {
+        let ok = |variant: &str, run: u32| {
+            m.runs.iter().find(|r| {
+                r.lane == lane.name
+                    && r.variant == variant
+                    && r.run == run
+                    && r.status == RunStatus::Ok
+                    && r.ops_per_sec.is_some_and(|o| o > 0.0)
+            })
+        };
+        let mut d = Vec::new();
+        let mut walls = Vec::new();
+        let mut rounds: Vec<u32> = m
+            .runs
+            .iter()
+            .filter(|r| r.lane == lane.name)
+            .map(|r| r.run)
+            .collect();
+        rounds.sort_unstable();
+        rounds.dedup();
+        for run in rounds {
+            if let (Some(b), Some(v)) = (ok(base, run), ok(var, run)) {
+                d.push((v.ops_per_sec.unwrap() / b.ops_per_sec.unwrap()).ln());
+                walls.push(b.wall_s + v.wall_s);
+            }
+        }
+        let n = d.len();
+        if n < 3 {
+            continue;
+        }
+        let md = mean(&d);
+        let sd = (d.iter().map(|x| (x - md) * (x - md)).sum::<f64>() / (n - 1) as f64).sqrt();
+        let t = hz_analyze::paired::t_quantile(0.975, (n - 1) as f64);
+        walls.sort_by(f64::total_cmp);
+        out.insert(
+            lane.name.clone(),
+            PairedSpread {
+                rounds: n,
+                sd_pct: 100.0 * sd,
+                mean_pct: 100.0 * md,
+                half_pct: 100.0 * t * sd / (n as f64).sqrt(),
+                round_s: walls[n / 2],
+                rounds_for_1pct: rounds_for(sd, 0.01),
+            },
+        );
+    }
+    out
+}
+
+fn render_paired(m: &Manifest, s: &mut String) {
+    let rows = paired(m);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n== Paired spread: per-round d = ln(var/base), paired by round ==\n\
+         half = 95 % t half-width at these rounds; 1 % needs = rounds (and machine minutes) \
+         for a half-width of 1 % at this sd"
+    );
+    let _ = writeln!(
+        s,
+        "{:<13} {:>6} {:>8} {:>7} {:>7} {:>8} {:>12} {:>8}",
+        "lane", "rounds", "mean d%", "sd d%", "half%", "round s", "1% needs", "minutes"
+    );
+    let mut order: Vec<&String> = rows.keys().collect();
+    order.sort_by_key(|n| hz_analyze::lanes::lane_order(n));
+    let mut total_min = 0.0;
+    for lane in order {
+        let p = &rows[lane];
+        total_min += p.minutes_for_1pct();
+        let _ = writeln!(
+            s,
+            "{:<13} {:>6} {:>+8.2} {:>7.2} {:>7.2} {:>8.2} {:>12} {:>8.1}",
+            lane,
+            p.rounds,
+            p.mean_pct,
+            p.sd_pct,
+            p.half_pct,
+            p.round_s,
+            p.rounds_for_1pct,
+            p.minutes_for_1pct()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "all lanes to 1 %, each stopping when it gets there: {total_min:.1} machine minutes"
+    );
+}
+
 /// The text table, or a sentence saying why there is none.
 pub fn render(m: &Manifest) -> String {
     let rows = lanes(m);
@@ -185,6 +332,7 @@ pub fn render(m: &Manifest) -> String {
             .map_or_else(|| "-".into(), |(n, r)| format!("{n} ({:.2})", r * r));
         let _ = writeln!(s, "{line} {best:>16}");
     }
+    render_paired(m, &mut s);
     s
 }
 
@@ -273,5 +421,58 @@ mod tests {
         let mut with_old = refs.clone();
         with_old.push(&old);
         assert_eq!(lane_noise(&with_old).unwrap().runs, 10);
+    }
+
+    #[test]
+    fn rounds_for_one_percent_is_the_smallest_that_reaches_it() {
+        use hz_analyze::paired::t_quantile;
+        for sd in [0.005, 0.028, 0.074, 0.2] {
+            let n = rounds_for(sd, 0.01);
+            let half = |n: u64| t_quantile(0.975, (n - 1) as f64) * sd / (n as f64).sqrt();
+            assert!(half(n) <= 0.01, "sd {sd}: n {n}");
+            if n > 2 {
+                assert!(half(n - 1) > 0.01, "sd {sd}: n {n} is not the smallest");
+            }
+        }
+        // By hand: sd 2.8 %: (1.96 * 2.8)^2 = 30.1 with z; t pushes it to 33.
+        assert_eq!(rounds_for(0.028, 0.01), 33);
+    }
+
+    #[test]
+    fn paired_spread_pairs_by_round_and_skips_failed_rounds() {
+        let mut m = crate::lab::runner::tests::manifest("ab", Some("replay"), &[(&["base", "var"], 5)]);
+        let ratios = [1.02, 0.98, 1.01, 0.99];
+        for (i, q) in ratios.iter().enumerate() {
+            let mut b = run("base", 1e6, 1, 1);
+            b.run = i as u32 + 1;
+            b.wall_s = 1.0;
+            let mut v = run("var", 1e6 * q, 1, 1);
+            v.run = i as u32 + 1;
+            v.wall_s = 2.0;
+            m.runs.push(b);
+            m.runs.push(v);
+        }
+        // Round 5: var crashed, so the round has no pair.
+        let mut b = run("base", 5e6, 1, 1);
+        b.run = 5;
+        let mut v = run("var", 1e6, 1, 1);
+        v.run = 5;
+        v.status = RunStatus::Crashed;
+        m.runs.push(b);
+        m.runs.push(v);
+        let rows = paired(&m);
+        assert_eq!(rows.len(), 1, "only main_r50 has runs");
+        let p = &rows["main_r50"];
+        assert_eq!(p.rounds, 4);
+        let d: Vec<f64> = ratios.iter().map(|q: &f64| q.ln()).collect();
+        let md = d.iter().sum::<f64>() / 4.0;
+        let sd = (d.iter().map(|x| (x - md) * (x - md)).sum::<f64>() / 3.0).sqrt();
+        assert!((p.mean_pct - 100.0 * md).abs() < 1e-9);
+        assert!((p.sd_pct - 100.0 * sd).abs() < 1e-9);
+        // t(0.975, 3) = 3.182446.
+        assert!((p.half_pct - 100.0 * 3.182446 * sd / 2.0).abs() < 1e-4);
+        assert_eq!(p.round_s, 3.0);
+        assert_eq!(p.rounds_for_1pct, rounds_for(sd, 0.01));
+        assert!(render(&m).contains("== Paired spread"));
     }
 }
