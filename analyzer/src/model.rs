@@ -240,6 +240,8 @@ pub struct RoundOps {
     pub round: u64,
     /// Operations per second.
     pub ops: f64,
+    /// The same, exactly, in millionths (as [`LaneSummary::ops_micro`]).
+    pub micro: u64,
 }
 
 impl LaneSummary {

@@ -107,10 +107,24 @@ fn signed_rank_ci(walsh: &[f64], n: usize, level: f64) -> Option<(f64, f64)> {
 pub fn signed_rank_k(n: usize, level: f64) -> Option<usize> {
     let m = n * (n + 1) / 2;
     let tail = (1.0 - level) / 2.0;
-    let k = if n <= EXACT_MAX_N {
-        let cdf = signed_rank_cdf(n);
+    let exact_level = crate::exact::Ratio::of_f64(level).filter(|r| r.num > 0);
+    let k = if n <= EXACT_MAX_N && exact_level.is_some() {
         // Number of counts c with P(T <= c) <= tail; the interval drops
-        // that many Walsh averages at each end.
+        // that many Walsh averages at each end. With level = a / b, the
+        // tail is (b - a) / (2 b), compared in integers:
+        // cum(c) * 2 b <= (b - a) * 2^n.
+        let r = exact_level.expect("checked above");
+        let (a, b) = (r.num as u128, r.den);
+        let Some(spare) = b.checked_sub(a) else {
+            return None;
+        };
+        let all = 1u128 << n;
+        signed_rank_cum(n)
+            .iter()
+            .take_while(|c| crate::exact::cmp_products(&[**c, 2, b], &[spare, all]).is_le())
+            .count()
+    } else if n <= EXACT_MAX_N {
+        let cdf = signed_rank_cdf(n);
         cdf.iter().take_while(|p| **p <= tail).count()
     } else {
         let mu = (n * (n + 1)) as f64 / 4.0;
@@ -129,6 +143,16 @@ pub fn signed_rank_k(n: usize, level: f64) -> Option<usize> {
 /// `P(T <= c)` for `c = 0..=n(n+1)/2`, `T` the signed-rank statistic of
 /// `n` rounds under the null (each rank's sign a fair coin).
 pub fn signed_rank_cdf(n: usize) -> Vec<f64> {
+    let total = 2f64.powi(n as i32);
+    signed_rank_cum(n)
+        .iter()
+        .map(|c| *c as f64 / total)
+        .collect()
+}
+
+/// The counts behind [`signed_rank_cdf`]: how many of the `2^n` sign
+/// patterns give `T <= c`, for `c = 0..=n(n+1)/2` (`n <= EXACT_MAX_N`).
+pub fn signed_rank_cum(n: usize) -> Vec<u128> {
     let max = n * (n + 1) / 2;
     let mut ways = vec![0u128; max + 1];
     ways[0] = 1;
@@ -137,12 +161,11 @@ pub fn signed_rank_cdf(n: usize) -> Vec<f64> {
             ways[s] += ways[s - r];
         }
     }
-    let total = 2f64.powi(n as i32);
     let mut acc = 0u128;
     ways.iter()
         .map(|w| {
             acc += w;
-            acc as f64 / total
+            acc
         })
         .collect()
 }

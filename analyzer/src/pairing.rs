@@ -16,11 +16,12 @@
 //! **undecided** (the interval holds the gate: more rounds are needed).
 //! A gate passed this way is passed with 97.5 % one-sided confidence; on
 //! A/A data (true change 0) a `+1 %` gate passes at most 2.5 % of the time.
-//! Comparisons are in f64, in log space for the paired estimate
-//! (`ln(1 + g/100)` against the interval end, a Walsh average of the
-//! `ln(var/base)`); equality passes.
+//! The decision is exact (see [`exact_interval_status`]): it compares
+//! products of the logs' decimal throughputs with the rational gate, and
+//! equality passes. The estimate and interval shown are f64 logarithms.
 
-use crate::model::{LaneSummary, PairedGate, PairingKind, Status};
+use crate::exact::{cmp_products, Ratio};
+use crate::model::{LaneSummary, PairedGate, PairingKind, RoundOps, Status};
 use crate::paired;
 use crate::report::fmt::pct;
 use crate::stats;
@@ -31,10 +32,22 @@ pub fn pair_rounds(
     base: Option<&LaneSummary>,
     var: Option<&LaneSummary>,
 ) -> Result<Vec<(u64, f64, f64)>, String> {
+    Ok(pair_runs(base, var)?
+        .iter()
+        .map(|(r, b, v)| (*r, b.ops, v.ops))
+        .collect())
+}
+
+/// As [`pair_rounds`], with each side's whole record (the exact
+/// throughput included).
+pub fn pair_runs(
+    base: Option<&LaneSummary>,
+    var: Option<&LaneSummary>,
+) -> Result<Vec<(u64, RoundOps, RoundOps)>, String> {
     let (Some(b), Some(v)) = (base, var) else {
         return Err("no runs on one side".into());
     };
-    let side = |name: &str, l: &LaneSummary| -> Result<(String, Vec<(u64, f64)>), String> {
+    let side = |name: &str, l: &LaneSummary| -> Result<(String, Vec<(u64, RoundOps)>), String> {
         if l.rounds.len() != l.ops_per_sec.len() {
             return Err(format!(
                 "{name}: {} of {} runs carry no round ([HZ_LANE] run=)",
@@ -49,7 +62,7 @@ pub fn pair_rounds(
                 l.round_dirs.join(", ")
             ));
         }
-        let mut r: Vec<(u64, f64)> = l.rounds.iter().map(|x| (x.round, x.ops)).collect();
+        let mut r: Vec<(u64, RoundOps)> = l.rounds.iter().map(|x| (x.round, *x)).collect();
         r.sort_by_key(|x| x.0);
         if let Some(w) = r.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(format!("{name}: round {} appears twice", w[0].0));
@@ -63,7 +76,7 @@ pub fn pair_rounds(
             "base and var runs come from different lab directories ({bd}, {vd})"
         ));
     }
-    let only = |a: &[(u64, f64)], c: &[(u64, f64)]| -> Vec<String> {
+    let only = |a: &[(u64, RoundOps)], c: &[(u64, RoundOps)]| -> Vec<String> {
         a.iter()
             .filter(|x| !c.iter().any(|y| y.0 == x.0))
             .map(|x| x.0.to_string())
@@ -124,8 +137,13 @@ pub fn paired_gate(
     seed: u64,
 ) -> PairedGate {
     let g = threshold_pct / 100.0;
-    match pair_rounds(base, var) {
-        Ok(pairs) => paired_from_pairs(&pairs, threshold_pct, level),
+    match pair_runs(base, var) {
+        Ok(runs) => {
+            let pairs: Vec<(u64, f64, f64)> =
+                runs.iter().map(|(r, b, v)| (*r, b.ops, v.ops)).collect();
+            let micro: Vec<(u64, u64)> = runs.iter().map(|(_, b, v)| (b.micro, v.micro)).collect();
+            paired_decide(&pairs, Some(&micro), threshold_pct, level)
+        }
         Err(why) => {
             let ops =
                 |l: Option<&LaneSummary>| l.map(|l| l.ops_per_sec.clone()).unwrap_or_default();
@@ -185,8 +203,58 @@ pub fn paired_gate(
     }
 }
 
-/// The paired estimate over rounds already paired: `(round, base, var)`.
+/// The paired estimate over rounds already paired: `(round, base, var)`,
+/// decided in f64 (the resampling tools use this one).
 pub fn paired_from_pairs(pairs: &[(u64, f64, f64)], threshold_pct: f64, level: f64) -> PairedGate {
+    paired_decide(pairs, None, threshold_pct, level)
+}
+
+/// The exact form of the interval rule. The signed-rank interval's ends
+/// are Walsh averages `(d_i + d_j) / 2` of `d = ln(var / base)`, and
+/// `(d_i + d_j) / 2 < ln(1 + g)` holds exactly when
+/// `var_i * var_j < (1 + g)^2 * base_i * base_j`. So the `k`-th smallest
+/// Walsh average is at least the gate when fewer than `k` of the
+/// `n(n+1)/2` products fall below it (pass), and the `k`-th largest is
+/// below the gate when fewer than `k` reach it (fail). Throughputs are the
+/// logs' decimals in millionths and `1 + g = (100 q + p) / (100 q)` for the
+/// gate `p / q` %, so no float takes part. `None` when a throughput is 0
+/// or the gate is not a finite decimal.
+pub fn exact_interval_status(micro: &[(u64, u64)], k: usize, gate_pct: f64) -> Option<Status> {
+    let g = Ratio::of_f64(gate_pct)?;
+    let den = 100 * g.den;
+    let num = u128::try_from(100 * g.den as i128 + g.num).ok()?;
+    if num == 0 || micro.iter().any(|(b, v)| *b == 0 || *v == 0) {
+        return None;
+    }
+    let m = micro.len() * (micro.len() + 1) / 2;
+    let mut below = 0usize;
+    for i in 0..micro.len() {
+        for j in i..micro.len() {
+            let (bi, vi) = (micro[i].0 as u128, micro[i].1 as u128);
+            let (bj, vj) = (micro[j].0 as u128, micro[j].1 as u128);
+            if cmp_products(&[vi, vj, den, den], &[bi, bj, num, num]).is_lt() {
+                below += 1;
+            }
+        }
+    }
+    Some(if below < k {
+        Status::Pass
+    } else if m - below < k {
+        Status::Fail
+    } else {
+        Status::Undecided
+    })
+}
+
+/// The paired estimate and its decision; with `micro` (the same rounds'
+/// exact throughputs) the decision is [`exact_interval_status`], else the
+/// f64 interval's.
+pub fn paired_decide(
+    pairs: &[(u64, f64, f64)],
+    micro: Option<&[(u64, u64)]>,
+    threshold_pct: f64,
+    level: f64,
+) -> PairedGate {
     let g = threshold_pct / 100.0;
     let gl = (1.0 + g).ln();
     let bv: Vec<(f64, f64)> = pairs.iter().map(|p| (p.1, p.2)).collect();
@@ -207,7 +275,11 @@ pub fn paired_from_pairs(pairs: &[(u64, f64, f64)], threshold_pct: f64, level: f
                 None,
             ),
             Some((lo, hi)) => {
-                let st = interval_status(lo, hi, gl);
+                let exact = micro
+                    .filter(|m| m.len() == d.len())
+                    .zip(paired::signed_rank_k(d.len(), level))
+                    .and_then(|(m, k)| exact_interval_status(m, k, threshold_pct));
+                let st = exact.unwrap_or_else(|| interval_status(lo, hi, gl));
                 let needed = (st == Status::Undecided)
                     .then(|| rounds_needed(n, (hi - lo) / 2.0, p.hl, gl))
                     .flatten();
@@ -303,6 +375,7 @@ mod tests {
                     dir: 0,
                     round: r.0,
                     ops: r.1,
+                    micro: (r.1 * 1e6).round() as u64,
                 })
                 .collect(),
             round_dirs: vec![dir.into()],
@@ -406,5 +479,97 @@ mod tests {
         assert!((p.ci_low_pct.unwrap() - 10.0).abs() < 1e-9);
         assert_eq!(fmt_level(0.95), "95");
         assert_eq!(fmt_level(0.9961), "99.61");
+    }
+
+    #[test]
+    fn exact_rule_passes_a_change_exactly_at_the_gate() {
+        // Every round is exactly +1 %: the interval is the single point
+        // ln(1.01), which meets a +1 % gate (equality passes) and fails
+        // a +1.000001 % one.
+        let micro: Vec<(u64, u64)> = (0..11)
+            .map(|i| {
+                let b = 100_000_000 + 7_700 * i;
+                (b, b / 100 * 101)
+            })
+            .collect();
+        let k = paired::signed_rank_k(11, 0.95).unwrap();
+        assert_eq!(exact_interval_status(&micro, k, 1.0), Some(Status::Pass));
+        assert_eq!(
+            exact_interval_status(&micro, k, 1.000001),
+            Some(Status::Fail)
+        );
+        assert_eq!(
+            exact_interval_status(&micro, k, 0.999999),
+            Some(Status::Pass)
+        );
+        // A zero throughput has no ratio: no exact decision.
+        let mut z = micro.clone();
+        z[3].1 = 0;
+        assert_eq!(exact_interval_status(&z, k, 1.0), None);
+    }
+
+    #[test]
+    fn exact_rule_counts_walsh_products() {
+        // Ratios 0.98, 0.99, ..., 1.04 over 7 rounds (k = 3 at 95 %):
+        // 28 Walsh averages; a gate of 0 % has 3 products strictly below
+        // (0.98*0.98, 0.98*0.99, 0.98*1.00... no: 0.98*1.00 < 1 too).
+        let q = [98u64, 99, 100, 101, 102, 103, 104];
+        let micro: Vec<(u64, u64)> = q.iter().map(|x| (100_000_000, x * 1_000_000)).collect();
+        let k = paired::signed_rank_k(7, 0.95).unwrap();
+        assert_eq!(k, 3);
+        // Products below 1: (98,98) (98,99) (98,100) (98,101) (99,99)
+        // (99,100) = 6 >= k, and 28 - 6 >= k: undecided at 0 %.
+        assert_eq!(
+            exact_interval_status(&micro, k, 0.0),
+            Some(Status::Undecided)
+        );
+        // Gate -3 %: (1 - 0.03)^2 = 0.9409; nothing below: pass.
+        assert_eq!(exact_interval_status(&micro, k, -3.0), Some(Status::Pass));
+        // Gate +5 %: 1.1025; every product is below: fail.
+        assert_eq!(exact_interval_status(&micro, k, 5.0), Some(Status::Fail));
+    }
+
+    #[test]
+    fn exact_rule_agrees_with_the_float_interval_away_from_ties() {
+        let mut rng = crate::stats::SplitMix64::new(11);
+        for n in [6usize, 9, 21, 40] {
+            let k = paired::signed_rank_k(n, 0.95).unwrap();
+            for _ in 0..50 {
+                let micro: Vec<(u64, u64)> = (0..n)
+                    .map(|_| {
+                        let b = 50_000_000.0 * (1.0 + 0.1 * rng.gauss().abs());
+                        let v = b * (1.0 + 0.01 + 0.03 * rng.gauss());
+                        (b as u64, v as u64)
+                    })
+                    .collect();
+                let pairs: Vec<(u64, f64, f64)> = micro
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (b, v))| (i as u64, *b as f64 / 1e6, *v as f64 / 1e6))
+                    .collect();
+                let float = paired_from_pairs(&pairs, 1.0, 0.95).status;
+                let exact = exact_interval_status(&micro, k, 1.0).unwrap();
+                assert_eq!(float, exact, "n={n} {micro:?}");
+                assert_eq!(paired_decide(&pairs, Some(&micro), 1.0, 0.95).status, exact);
+            }
+        }
+    }
+
+    #[test]
+    fn signed_rank_index_from_integers_matches_the_tables() {
+        // Two-sided 95 %: critical values of the signed-rank statistic
+        // (largest c with P(T <= c) <= 0.025) are 0 at n = 6, 8 at n = 10,
+        // 25 at n = 15 and 52 at n = 20; k = c + 1.
+        assert_eq!(paired::signed_rank_k(5, 0.95), None);
+        assert_eq!(paired::signed_rank_k(6, 0.95), Some(1));
+        assert_eq!(paired::signed_rank_k(10, 0.95), Some(9));
+        assert_eq!(paired::signed_rank_k(15, 0.95), Some(26));
+        assert_eq!(paired::signed_rank_k(20, 0.95), Some(53));
+        // The float CDF gives the same index wherever no tie sits on the tail.
+        for n in 6..=120 {
+            let cdf = paired::signed_rank_cdf(n);
+            let float_k = cdf.iter().take_while(|p| **p <= 0.025).count();
+            assert_eq!(paired::signed_rank_k(n, 0.95), Some(float_k), "n={n}");
+        }
     }
 }

@@ -190,6 +190,7 @@ impl Aggregator {
                     dir: i as u32,
                     round,
                     ops: t.ops_per_sec,
+                    micro: t.ops_per_sec_micro,
                 });
             }
         }

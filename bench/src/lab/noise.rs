@@ -440,7 +440,8 @@ mod tests {
 
     #[test]
     fn paired_spread_pairs_by_round_and_skips_failed_rounds() {
-        let mut m = crate::lab::runner::tests::manifest("ab", Some("replay"), &[(&["base", "var"], 5)]);
+        let mut m =
+            crate::lab::runner::tests::manifest("ab", Some("replay"), &[(&["base", "var"], 5)]);
         let ratios = [1.02, 0.98, 1.01, 0.99];
         for (i, q) in ratios.iter().enumerate() {
             let mut b = run("base", 1e6, 1, 1);

@@ -87,11 +87,7 @@ fn lab_header(dir: &Path, m: &Manifest) -> String {
             |t| t.to_string()
         )
     );
-    let _ = writeln!(
-        s,
-        "  bench process: {}",
-        m.settings.isolation.describe()
-    );
+    let _ = writeln!(s, "  bench process: {}", m.settings.isolation.describe());
     let _ = writeln!(
         s,
         "  git {}{}; {} ({} CPUs), Linux {}",
