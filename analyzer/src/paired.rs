@@ -108,16 +108,13 @@ pub fn signed_rank_k(n: usize, level: f64) -> Option<usize> {
     let m = n * (n + 1) / 2;
     let tail = (1.0 - level) / 2.0;
     let exact_level = crate::exact::Ratio::of_f64(level).filter(|r| r.num > 0);
-    let k = if n <= EXACT_MAX_N && exact_level.is_some() {
+    let k = if let (true, Some(r)) = (n <= EXACT_MAX_N, exact_level) {
         // Number of counts c with P(T <= c) <= tail; the interval drops
         // that many Walsh averages at each end. With level = a / b, the
         // tail is (b - a) / (2 b), compared in integers:
         // cum(c) * 2 b <= (b - a) * 2^n.
-        let r = exact_level.expect("checked above");
         let (a, b) = (r.num as u128, r.den);
-        let Some(spare) = b.checked_sub(a) else {
-            return None;
-        };
+        let spare = b.checked_sub(a)?;
         let all = 1u128 << n;
         signed_rank_cum(n)
             .iter()
