@@ -68,7 +68,7 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "server",
-        about: "larson-like: threads replace random slots of 1000 blocks of 16-1024 B; every 100k ops a new thread takes the array over; op = free + malloc",
+        about: "larson-like: threads replace random slots of 1000 blocks of 16-1024 B; every 500k ops a new thread takes the array over; op = free + malloc",
         args: "--threads 4",
         run: server,
     },
@@ -321,7 +321,12 @@ impl Tally {
         {
             return Err(format!(
                 "totals differ: {} mallocs / {} frees, {} / {} bytes, tag sums {:#x} / {:#x}",
-                self.mallocs, self.frees, self.bytes_in, self.bytes_out, self.tags_in, self.tags_out
+                self.mallocs,
+                self.frees,
+                self.bytes_in,
+                self.bytes_out,
+                self.tags_in,
+                self.tags_out
             ));
         }
         Ok(())
@@ -382,7 +387,7 @@ fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> (Vec<T>, f64)
 
 fn st_small(p: &Params) -> Outcome {
     const LIVE: usize = 16;
-    let ops = sc(30_000_000, p.scale, 1000);
+    let ops = sc(60_000_000, p.scale, 1000);
     let mut r = Rng::new(p.seed, 0);
     let mut t = Tally::new(p.seed, 0);
     let mut live = [Obj::NONE; LIVE];
@@ -454,9 +459,9 @@ fn thread_loop(p: &Params) -> Outcome {
 
 fn server(p: &Params) -> Outcome {
     const SLOTS: usize = 1000;
-    let total = sc(8_000_000, p.scale, 4000);
+    let total = sc(60_000_000, p.scale, 4000);
     let per_thread = (total / p.threads as u64).max(1);
-    let per_gen = 100_000u64.min(per_thread);
+    let per_gen = 500_000u64.min(per_thread);
     let gens = per_thread.div_ceil(per_gen);
     let done = AtomicUsize::new(0);
     let pp = *p;
@@ -553,7 +558,7 @@ impl Ring {
 
 fn prodcons(p: &Params) -> Outcome {
     let pairs = (p.threads / 2).max(1);
-    let per = sc(2_000_000, p.scale, 1000) / pairs as u64;
+    let per = sc(6_000_000, p.scale, 1000) / pairs as u64;
     let rings: Vec<Ring> = (0..pairs).map(|_| Ring::new(256)).collect();
     let (res, secs) = on_threads(pairs * 2, |i| {
         let ring = &rings[i / 2];
@@ -606,7 +611,7 @@ fn mixed_size(r: &mut Rng) -> usize {
 
 fn mixed(p: &Params) -> Outcome {
     const LIVE: usize = 2000;
-    let per = sc(4_000_000, p.scale, 1000) / p.threads as u64;
+    let per = sc(24_000_000, p.scale, 1000) / p.threads as u64;
     let (res, secs) = on_threads(p.threads, |i| {
         let mut r = Rng::new(p.seed, i as u64);
         let mut t = Tally::new(p.seed, i as u64);
@@ -646,15 +651,12 @@ fn hammer(o: Obj) {
     // SAFETY: as above.
     let got = unsafe { c.read_volatile() };
     if got != FS_WRITES {
-        fail(format!(
-            "block {:p}: counter {got}, wrote {FS_WRITES}",
-            o.p
-        ));
+        fail(format!("block {:p}: counter {got}, wrote {FS_WRITES}", o.p));
     }
 }
 
 fn fs_run(p: &Params, handed: Option<Vec<Obj>>) -> Outcome {
-    let rounds = sc(4000, p.scale, 20);
+    let rounds = sc(1_500_000, p.scale, 20);
     let handed: Vec<Option<Obj>> = match handed {
         Some(v) => v.into_iter().map(Some).collect(),
         None => vec![None; p.threads],
@@ -692,7 +694,9 @@ fn fs_passive(p: &Params) -> Outcome {
     // cache lines), one per worker; the workers' frees are remote.
     let mut main = Tally::new(p.seed, 1 << 20);
     let mut r = Rng::new(p.seed, 1 << 20);
-    let v: Vec<Obj> = (0..p.threads).map(|_| main.alloc(r.range(24, 64))).collect();
+    let v: Vec<Obj> = (0..p.threads)
+        .map(|_| main.alloc(r.range(24, 64)))
+        .collect();
     let mut o = fs_run(p, Some(v));
     o.tally.merge(&main);
     o
@@ -709,7 +713,7 @@ fn phases(p: &Params) -> Outcome {
         (64, 128),
         (32768, 65536),
     ];
-    let cycles = sc(3, p.scale, 1);
+    let cycles = sc(1, p.scale, 1);
     let budget = ((BUDGET as f64 * p.scale.min(1.0)) as usize).max(256 << 10);
     let (res, secs) = on_threads(p.threads, |i| {
         let mut r = Rng::new(p.seed, i as u64);
@@ -843,7 +847,11 @@ pub fn main(args: &[String]) -> i32 {
     let Some(w) = WORKLOADS.iter().find(|w| w.name == name) else {
         eprintln!(
             "hz-bench suite: unknown workload '{name}' (known: {})",
-            WORKLOADS.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")
+            WORKLOADS
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return 2;
     };
@@ -903,7 +911,11 @@ mod tests {
     fn every_default_parses_and_names_are_unique() {
         for (i, w) in WORKLOADS.iter().enumerate() {
             parse(w.args, &[]).unwrap_or_else(|e| panic!("{}: {e}", w.name));
-            assert!(WORKLOADS[..i].iter().all(|x| x.name != w.name), "{}", w.name);
+            assert!(
+                WORKLOADS[..i].iter().all(|x| x.name != w.name),
+                "{}",
+                w.name
+            );
             assert!(!w.name.contains(' ') && !w.about.is_empty());
         }
     }

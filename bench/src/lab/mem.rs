@@ -76,7 +76,13 @@ pub fn parse_line(out: &str) -> Option<MemLine> {
 
 fn run_one(bench: &Path, a: &Alloc, scenario: &str, scale: f64, timeout: u64) -> Result<MemLine> {
     let scale = scale.to_string();
-    let text = preload::run(bench, a, &["mem", scenario, "--scale", &scale], scenario, timeout)?;
+    let text = preload::run(
+        bench,
+        a,
+        &["mem", scenario, "--scale", &scale],
+        scenario,
+        timeout,
+    )?;
     parse_line(&text).with_context(|| format!("{scenario} under {}: no [HZ_MEM] line", a.name))
 }
 

@@ -318,7 +318,9 @@ mod tests {
         assert_eq!((l.threads, l.ops, l.peak_rss_kb), (1, 1000, 3000));
         assert_eq!((l.secs, l.ops_per_s), (0.5, 2000.0));
         assert!(parse_line("[SUITE] name=x threads=1").is_none());
-        assert!(parse_line("[SUITE] name=x threads=a ops=1 secs=1 ops_per_s=1 peak_rss_kb=1").is_none());
+        assert!(
+            parse_line("[SUITE] name=x threads=a ops=1 secs=1 ops_per_s=1 peak_rss_kb=1").is_none()
+        );
         assert!(parse_line("nothing").is_none());
     }
 
@@ -349,7 +351,13 @@ mod tests {
         assert!((geo.unwrap() - want).abs() < 1e-12, "{geo:?} vs {want}");
         // No peer at all, or no hz4: no ratios, no mean.
         let (rows, geo) = summarize(&["hz4"], &[vec![Some(1.0)]]);
-        assert_eq!(rows[0], Row { best_peer: None, ratio: None });
+        assert_eq!(
+            rows[0],
+            Row {
+                best_peer: None,
+                ratio: None
+            }
+        );
         assert_eq!(geo, None);
         let (_, geo) = summarize(&["glibc"], &[vec![Some(1.0)]]);
         assert_eq!(geo, None);
@@ -376,15 +384,24 @@ mod tests {
             peak_rss_kb: 2048,
         };
         let mut res = BTreeMap::new();
-        res.insert((0, 0), vec![line("a", 30e6), line("a", 10e6), line("a", 20e6)]);
-        res.insert((0, 1), vec![line("a", 8e6), line("a", 12e6), line("a", 10e6)]);
+        res.insert(
+            (0, 0),
+            vec![line("a", 30e6), line("a", 10e6), line("a", 20e6)],
+        );
+        res.insert(
+            (0, 1),
+            vec![line("a", 8e6), line("a", 12e6), line("a", 10e6)],
+        );
         let ctx = Header {
             machine: "Machine: test".into(),
             rounds: 3,
             scale: 1.0,
         };
         let md = report(&ctx, &["a".into()], &allocs, &res, &["boom".into()]);
-        assert!(md.contains("| a | 2 | 20.0 | 10.0 | glibc | 2.00 |"), "{md}");
+        assert!(
+            md.contains("| a | 2 | 20.0 | 10.0 | glibc | 2.00 |"),
+            "{md}"
+        );
         assert!(md.contains("over 1 workload(s): **2.000**"), "{md}");
         assert!(md.contains("| a | 2.0 | 2.0 |"), "{md}");
         assert!(md.contains("- boom"), "{md}");
