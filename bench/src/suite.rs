@@ -874,7 +874,7 @@ pub fn main(args: &[String]) -> i32 {
         0.0
     };
     println!(
-        "[SUITE] name={} threads={} ops={} secs={:.6} ops_per_s={rate:.0} peak_rss_kb={} scale={} seed={} mallocs={} {}",
+        "[SUITE] name={} threads={} ops={} secs={:.9} ops_per_s={rate:.0} peak_rss_kb={} scale={} seed={} mallocs={} {}",
         w.name,
         p.threads,
         o.ops,
