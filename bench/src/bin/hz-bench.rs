@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../mem.rs"]
 mod mem;
+#[path = "../suite.rs"]
+mod suite;
 
 const USAGE: &str = "usage: hz-bench THREADS ITERS WS MIN MAX REMOTE_PCT RING_SLOTS \
 (THREADS>=1, WS>=1, 16<=MIN<=MAX, REMOTE_PCT<=100, RING_SLOTS>=2; \
@@ -45,6 +47,8 @@ ops = THREADS*ITERS + objects freed by receivers during the timed section.
 Exit status: 0 ok, 2 bad arguments, 3 tag corruption detected.
 
 hz-bench mem SCENARIO [--scale F]   memory scenarios (hz-bench mem --list)
+hz-bench suite NAME [--threads N] [--scale F] [--quick]
+                                    workload suite (hz-bench suite --help)
 
 Environment:
   HZ_BENCH_ABORT_AFTER_MS=N   call abort() after N milliseconds (simulates a
@@ -577,6 +581,10 @@ fn main() -> ExitCode {
     if argv.first().map(String::as_str) == Some("mem") {
         // Memory scenarios (issue 12): `hz-bench mem SCENARIO [--scale F]`.
         return ExitCode::from(mem::main(&argv[1..]) as u8);
+    }
+    if argv.first().map(String::as_str) == Some("suite") {
+        // Workload suite (issue 15): `hz-bench suite NAME [args]`.
+        return ExitCode::from(suite::main(&argv[1..]) as u8);
     }
     if argv.len() == 1 && (argv[0] == "-h" || argv[0] == "--help") {
         print!("{HELP}");

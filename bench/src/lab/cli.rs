@@ -54,6 +54,10 @@ pub enum Cmd {
     /// Memory scenarios (`hz-bench mem`) under hz4 and every peer found,
     /// interleaved; Markdown table of median peak/final RSS, metric, time.
     Mem(super::mem::MemArgs),
+    /// The workload suite (`hz-bench suite`) under hz4 and every peer
+    /// found, interleaved; Markdown table of median ops/s, hz4 / best peer
+    /// per workload and their geometric mean.
+    Suite(super::suite::SuiteArgs),
     /// Which per-run figures (wall, user/system CPU time, page faults,
     /// context switches, peak RSS) move with each lane's throughput spread
     /// in a lab directory.
@@ -798,15 +802,7 @@ fn peers_cmd(a: PeersArgs) -> Result<i32> {
         env: Vec::new(),
         repo: None,
     };
-    for (name, file, pkg) in [
-        ("jemalloc", "libjemalloc.so.2", "libjemalloc2"),
-        (
-            "tcmalloc",
-            "libtcmalloc_minimal.so.4",
-            "libtcmalloc-minimal4",
-        ),
-        ("mimalloc", "libmimalloc.so.2", "libmimalloc2.0"),
-    ] {
+    for &(name, file, pkg) in super::preload::PEERS {
         match libs::find_lib(file) {
             Some(p) => variants.push(preload(name, &p)),
             None => notes.push(format!(
@@ -890,6 +886,7 @@ pub fn main() -> i32 {
         Cmd::Peers(a) => peers_cmd(a),
         Cmd::Resume(a) => resume_cmd(a),
         Cmd::Mem(a) => super::mem::mem_cmd(a, &default_repo()),
+        Cmd::Suite(a) => super::suite::suite_cmd(a, &default_repo()),
         Cmd::Noise(a) => Manifest::load(&a.dir)
             .map_err(|e| usage(format!("{e:#}")))
             .map(|m| {

@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use super::preload::{self, median, Alloc};
 
 /// `hz-lab mem` arguments.
 #[derive(Debug, Args)]
@@ -74,57 +74,15 @@ pub fn parse_line(out: &str) -> Option<MemLine> {
     })
 }
 
-struct Alloc {
-    name: &'static str,
-    lib: Option<PathBuf>,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn run_one(bench: &Path, a: &Alloc, scenario: &str, scale: f64, timeout: u64) -> Result<MemLine> {
-    let mut cmd = Command::new(bench);
-    cmd.args(["mem", scenario, "--scale", &scale.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("LD_PRELOAD");
-    if let Some(lib) = &a.lib {
-        cmd.env("LD_PRELOAD", lib);
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("start {}", bench.display()))?;
-    let start = Instant::now();
-    loop {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(timeout) {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{scenario} under {}: killed after {timeout} s", a.name);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "{scenario} under {}: {} ({})",
-            a.name,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let scale = scale.to_string();
+    let text = preload::run(
+        bench,
+        a,
+        &["mem", scenario, "--scale", &scale],
+        scenario,
+        timeout,
+    )?;
     parse_line(&text).with_context(|| format!("{scenario} under {}: no [HZ_MEM] line", a.name))
 }
 
@@ -136,101 +94,16 @@ pub fn mem_cmd(a: MemArgs, repo: &Path) -> Result<i32> {
     if !(a.scale.is_finite() && a.scale > 0.0) {
         bail!("--scale {}: must be a positive number", a.scale);
     }
-    let bench = match a.bench {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("hz-lab has no directory")?
-            .join("hz-bench"),
-    };
-    if !bench.exists() {
-        bail!(
-            "{}: no hz-bench binary (cargo build --release -p hz-bench, or --bench PATH)",
-            bench.display()
-        );
-    }
-    // The scenario list comes from the bench itself (one source of truth).
-    let list = Command::new(&bench)
-        .args(["mem", "--list"])
-        .env_remove("LD_PRELOAD")
-        .output()
-        .with_context(|| format!("{} mem --list", bench.display()))?;
-    let list = String::from_utf8_lossy(&list.stdout).into_owned();
-    let all: Vec<&str> = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    if all.is_empty() {
-        bail!("{} mem --list printed no scenario", bench.display());
-    }
-    let scenarios: Vec<String> = match &a.scenarios {
-        None => all.iter().map(|s| s.to_string()).collect(),
-        Some(list) => {
-            let v: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
-            for s in &v {
-                if !all.contains(&s.as_str()) {
-                    bail!(
-                        "--scenarios: unknown scenario '{s}' (known: {})",
-                        all.join(", ")
-                    );
-                }
-            }
-            v
-        }
-    };
-    let want: Vec<String> = a
-        .allocators
-        .as_deref()
-        .unwrap_or("hz4,glibc,jemalloc,tcmalloc,mimalloc")
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
-    let mut allocs = Vec::new();
-    for w in &want {
-        match w.as_str() {
-            "hz4" => {
-                let lib = a
-                    .hz4_lib
-                    .clone()
-                    .unwrap_or_else(|| repo.join("target/release/libhz4.so"));
-                if !lib.exists() {
-                    bail!(
-                        "{}: no hz4 library (cargo build --release -p hz4, or --hz4-lib PATH)",
-                        lib.display()
-                    );
-                }
-                allocs.push(Alloc {
-                    name: "hz4",
-                    lib: Some(std::fs::canonicalize(lib)?),
-                });
-            }
-            "glibc" => allocs.push(Alloc {
-                name: "glibc",
-                lib: None,
-            }),
-            peer => {
-                let (name, file, pkg) = match peer {
-                    "jemalloc" => ("jemalloc", "libjemalloc.so.2", "libjemalloc2"),
-                    "tcmalloc" => (
-                        "tcmalloc",
-                        "libtcmalloc_minimal.so.4",
-                        "libtcmalloc-minimal4",
-                    ),
-                    "mimalloc" => ("mimalloc", "libmimalloc.so.2", "libmimalloc2.0"),
-                    other => bail!("--allocators: unknown allocator '{other}'"),
-                };
-                match super::libs::find_lib(file) {
-                    Some(lib) => allocs.push(Alloc {
-                        name,
-                        lib: Some(lib),
-                    }),
-                    None => eprintln!(
-                        "hz-lab mem: {name} skipped: {file} not found by the loader (Debian package {pkg})"
-                    ),
-                }
-            }
-        }
-    }
+    let bench = preload::bench_path(a.bench.as_deref())?;
+    let scenarios = preload::names(&bench, "mem", a.scenarios.as_deref(), "scenario")
+        .map_err(|e| anyhow::anyhow!("--scenarios: {e:#}"))?;
+    let allocs = preload::allocators(
+        a.allocators.as_deref(),
+        a.hz4_lib.as_deref(),
+        repo,
+        "hz-lab mem",
+    )
+    .map_err(|e| anyhow::anyhow!("--allocators: {e:#}"))?;
     // results[(scenario, allocator)] = lines
     let mut results: BTreeMap<(usize, usize), Vec<MemLine>> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -239,7 +112,7 @@ pub fn mem_cmd(a: MemArgs, repo: &Path) -> Result<i32> {
     for r in 0..a.rounds as usize {
         for (si, s) in scenarios.iter().enumerate() {
             for k in 0..allocs.len() {
-                let ai = (k + r) % allocs.len();
+                let ai = preload::rotated(r, k, allocs.len());
                 done += 1;
                 eprintln!(
                     "hz-lab mem: [{done}/{total}] round {} {s} under {}",
@@ -362,11 +235,5 @@ mod tests {
         assert_eq!(l.unit, "us_per_iter");
         assert!(parse_line("[HZ_MEM] scenario=x").is_none());
         assert!(parse_line("nothing").is_none());
-    }
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

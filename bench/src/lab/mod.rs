@@ -2,7 +2,8 @@
 //! builds ([`build`]), peer libraries ([`libs`]), one process per run
 //! ([`exec`]) and its noise controls ([`isolate`]), the run loop ([`runner`]), the
 //! sequential replay ([`sequential`]), the manifest ([`manifest`]), the
-//! memory scenarios ([`mem`]), reports through the analyzer
+//! memory scenarios ([`mem`]), the workload suite ([`suite`]) and what
+//! the two share ([`preload`]), reports through the analyzer
 //! ([`report`]), charts ([`svg`]), progress display ([`progress`]) and the
 //! command line ([`cli`]).
 
@@ -16,9 +17,11 @@ pub mod manifest;
 pub mod mem;
 pub mod noise;
 pub mod plan;
+pub mod preload;
 pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod sequential;
+pub mod suite;
 pub mod svg;
 pub mod sys;
