@@ -68,6 +68,7 @@ def strip_b77(tree):
     for f in ("hot", "probe_tick", "cooldown"):
         h = re.sub(r"\s*pub %s: \[u8; ADAPT_ARR\],\n" % f, "\n", h)
         h = re.sub(r"\s*\(\*h\)\.%s = \[0; ADAPT_ARR\];\n" % f, "\n", h)
+        h = re.sub(r"\n\s*%s: \[0; ADAPT_ARR\],\n" % f, "\n", h)  # the sentinel heap
     open(hp, "w").write(h)
     code = [l for l in s.splitlines() if not l.lstrip().startswith("//")]
     assert not any(re.search(r"\bB77\b|adaptive", l) for l in code), "B77 code left in local_stack.rs"
@@ -84,6 +85,7 @@ def strip_plant(tree):
     h = open(hp).read()
     h = re.sub(r"\s*pub plant_carry: \[u64; PLANT_ARR\],\n", "\n", h)
     h = re.sub(r"\s*\(\*h\)\.plant_carry = \[0; PLANT_ARR\];\n", "\n", h)
+    h = re.sub(r"\n\s*plant_carry: \[0; PLANT_ARR\],\n", "\n", h)  # the sentinel heap
     assert "plant_carry" not in h, "plant field left in heap.rs"
     open(hp, "w").write(h)
     lib = os.path.join(tree, "allocator/src/lib.rs")

@@ -4,7 +4,9 @@
 use crate::config::{
     mid_class, small_class, xl_bin, MID_MAX, PAGE_SIZE, PLANT_NS, SMALL_MAX, XL_MAX,
 };
-use crate::heap::Heap;
+use crate::heap::{ClassQueue, Heap};
+
+const _: () = assert!(core::mem::size_of::<ClassQueue>() == 16);
 use crate::tls;
 use core::ptr::null_mut;
 
@@ -12,57 +14,138 @@ use core::ptr::null_mut;
 /// the object at `seg + align`; above, `huge.rs` maps it on its own.
 pub const MAX_ALIGN: usize = crate::huge::MAX_ALIGN;
 
-/// The calling thread's heap, creating it on first use. Null when out of memory.
-#[inline(always)]
-fn heap() -> *mut Heap {
-    let h = tls::heap();
-    if !h.is_null() {
-        return h;
-    }
-    crate::thread::init()
-}
-
-/// Allocate `size` bytes aligned to 16. Null when out of memory.
+/// Allocate `size` bytes aligned to 16. Null (errno ENOMEM) when out of
+/// memory.
+///
+/// The common case -- a small size served from the current page of its
+/// class -- is this function alone: the TLS word, one class-queue load and
+/// the pop, with no call, spill or null test (a thread without a heap has
+/// the sentinel, whose queues are empty: `malloc_slow` sets it up). Every
+/// other case is behind one tail call.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
-    let h = heap();
-    if h.is_null() {
-        return null_mut();
-    }
-    // SAFETY: `h` is the calling thread's heap; class indexes are in range by construction.
+    let h = tls::current();
+    // SAFETY: `h` is the calling thread's heap or the sentinel; class
+    // indexes are in range by construction.
     unsafe {
         if PLANT_NS != 0 {
             crate::plant::work(h, size);
         }
-        if size <= SMALL_MAX {
-            let bin = small_class(size) | (size == 0) as usize;
-            let p = (*h).bins.get_unchecked(bin).cur;
-            let b = crate::page::pop(p);
+        // `size - 1` wraps for 0, which takes the other path (as size 1).
+        let s1 = size.wrapping_sub(1);
+        if s1 < SMALL_MAX {
+            // Class small_class(size) = (s1 >> 4) + 1, whose queue is at
+            // byte offset (s1 & !15) + 16 of the 16-byte queue array: the
+            // index needs no shift.
+            let q = (*h)
+                .bins
+                .as_ptr()
+                .byte_add((s1 & !15) + core::mem::size_of::<ClassQueue>());
+            let b = crate::page::pop((*q).cur);
             if !b.is_null() {
                 return b as *mut u8;
             }
-            crate::refill::alloc_slow(h, bin)
+            return malloc_slow(h, (s1 >> 4) + 1);
+        }
+        malloc_other(h, size)
+    }
+}
+
+/// Every malloc but a small one: size 0, mid, XL, large and huge.
+#[inline(never)]
+unsafe fn malloc_other(h: *mut Heap, size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    let p = unsafe { malloc_other_inner(h, size) };
+    if p.is_null() {
+        return oom();
+    }
+    p
+}
+
+#[inline(always)]
+unsafe fn malloc_other_inner(h: *mut Heap, size: usize) -> *mut u8 {
+    // SAFETY: `h` is the calling thread's heap or the sentinel; class
+    // indexes are in range by construction.
+    unsafe {
+        if size <= SMALL_MAX {
+            // Size 0 (1..=SMALL_MAX never gets here): a 16-byte object.
+            let bin = small_class(1);
+            let b = crate::page::pop((*h).bins.get_unchecked(bin).cur);
+            if !b.is_null() {
+                return b as *mut u8;
+            }
+            malloc_slow(h, bin)
         } else if size <= MID_MAX {
             crate::mid::alloc(h, mid_class(size))
         } else if size <= XL_MAX {
             xl_alloc(h, size)
         } else {
+            let h = if crate::heap::is_sentinel(h) {
+                let h = crate::thread::init();
+                if h.is_null() {
+                    return null_mut();
+                }
+                h
+            } else {
+                h
+            };
             crate::large::alloc(h, size)
         }
     }
+}
+
+/// Class `bin` had no object on its current page: the class slow path, or
+/// for a thread without a heap (the sentinel) its first malloc.
+///
+/// # Safety
+/// `h` is the calling thread's heap or the sentinel; `bin` < BINS.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn malloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
+    if crate::heap::is_sentinel(h) {
+        return first_malloc(bin);
+    }
+    // SAFETY: `h` is the caller's own heap (not the sentinel).
+    let p = unsafe { crate::refill::alloc_slow(h, bin) };
+    if p.is_null() {
+        return oom();
+    }
+    p
+}
+
+/// Out of memory: errno ENOMEM (C malloc's contract; harmless for Rust
+/// callers), and null.
+#[cold]
+#[inline(never)]
+fn oom() -> *mut u8 {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = libc::ENOMEM };
+    null_mut()
+}
+
+/// The first malloc of a thread (its TLS word holds the sentinel): create
+/// its heap, then allocate an object of class `bin` through the normal
+/// path, so counts and knobs see an ordinary malloc.
+#[cold]
+#[inline(never)]
+pub(crate) fn first_malloc(bin: usize) -> *mut u8 {
+    if crate::thread::init().is_null() {
+        return oom();
+    }
+    malloc(crate::config::bin_block_size(bin))
 }
 
 /// An XL object (MID_MAX+1..=XL_MAX bytes): the small-class path on XL runs.
 #[inline(never)]
 unsafe fn xl_alloc(h: *mut Heap, size: usize) -> *mut u8 {
     let bin = xl_bin(size);
-    // SAFETY: `h` is the caller's heap; `bin` < BINS by construction.
+    // SAFETY: `h` is the caller's heap or the sentinel; `bin` < BINS by construction.
     unsafe {
         let b = crate::page::pop((*h).bins.get_unchecked(bin).cur);
         if !b.is_null() {
             return b as *mut u8;
         }
-        crate::refill::alloc_slow(h, bin)
+        malloc_slow(h, bin)
     }
 }
 
@@ -101,10 +184,8 @@ pub fn trim() -> usize {
 /// `ptr` is null or a live object from this allocator.
 #[inline(always)]
 pub unsafe fn free(ptr: *mut u8) {
-    if !ptr.is_null() {
-        // SAFETY: forwarded contract.
-        unsafe { crate::free::free(ptr, "free") }
-    }
+    // SAFETY: forwarded contract (`free::free` takes null too).
+    unsafe { crate::free::free(ptr, "free") }
 }
 
 /// Usable size of a live object (0 for null).

@@ -69,3 +69,30 @@ pub unsafe fn census() -> Census {
 pub fn huge_cache_hits() -> usize {
     crate::huge::figures().hits
 }
+
+/// Whether the calling thread has a heap of its own (false before its
+/// first allocation and after its teardown, when its TLS word holds the
+/// sentinel heap).
+pub fn thread_has_heap() -> bool {
+    !crate::tls::heap().is_null()
+}
+
+/// Whether the sentinel heap is still in its initial state: every class
+/// queue on the empty page, every stack, span list and the reservation
+/// empty. A slow path that used it as a real heap would break this.
+pub fn sentinel_is_pristine() -> bool {
+    let h = crate::heap::sentinel();
+    let e = crate::heap::empty_page();
+    // SAFETY: the sentinel is a static; these fields are only ever written
+    // by code that checked `is_sentinel` first (i.e. never), so plain reads
+    // race with nothing.
+    unsafe {
+        (*h).bins.iter().all(|q| q.cur == e && q.npages == 0)
+            && (*h).stack_len.iter().all(|&n| n == 0)
+            && (*h).spans.iter().all(|s| s.head.is_null() && s.len == 0)
+            && (*h).resv_n == 0
+            && (*h).span_bytes == 0
+            && (*e).free.is_null()
+            && (*e).used == 0
+    }
+}

@@ -18,10 +18,10 @@ fn nomem(p: *mut u8) -> *mut c_void {
     p as *mut c_void
 }
 
-/// C `malloc`.
+/// C `malloc` (`api::malloc` sets errno itself, off the fast path).
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    nomem(api::malloc(size))
+    api::malloc(size) as *mut c_void
 }
 
 /// C `free`.

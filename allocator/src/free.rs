@@ -5,11 +5,23 @@
 use crate::page::{
     self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_RUN_TAIL, KIND_SMALL,
 };
+use crate::config::{B57, STATS};
+use crate::heap::Heap;
 use crate::segment::{is_ours, page_of};
 use crate::tls;
 use core::sync::atomic::Ordering;
 
-/// Free `ptr` (non-null). `func` names the C entry point for error messages.
+/// Free `ptr` (null is ignored). `func` names the C entry point for error
+/// messages.
+///
+/// The common case -- the start of a live object of a small or mid page
+/// that the calling thread owns -- is three tests after the segment map:
+/// "a small/mid object start" (kind, then the division-free offset check),
+/// "not already free" and "ours"; then the push. Null needs no
+/// test of its own: chunk 0 is never a segment, so it fails the map check
+/// and `free_foreign` ignores it. Everything else (run tails, large and
+/// huge objects, invalid pointers, remote frees, an emptied page) is behind
+/// a call.
 ///
 /// # Safety
 /// Called from a free-like entry point with a pointer the caller got from us.
@@ -17,22 +29,32 @@ use core::sync::atomic::Ordering;
 pub unsafe fn free(ptr: *mut u8, func: &'static str) {
     let a = ptr as usize;
     if !is_ours(a) {
-        // SAFETY: forwarded contract (a big-aligned huge object, or an abort).
-        unsafe { crate::huge::foreign(a, func, true) };
-        return;
+        // SAFETY: forwarded contract.
+        return unsafe { free_foreign(a, func) };
     }
     let p = page_of(a);
-    // SAFETY: `a` is in one of our segments, so `p` is a valid page header.
+    // SAFETY: `a` is in one of our segments, so `p` is a valid page header;
+    // its fields are readable whatever the page's kind.
     unsafe {
         let kind = (*p).kind;
-        if kind == KIND_SMALL || kind == KIND_MID {
-            if !page::is_object_start(p, a) {
-                not_object_start(a, func);
-            }
-            free_object(p, a as *mut Block, kind, func);
-        } else {
-            free_other(a, p, kind, func);
+        // KIND_SMALL (1) or KIND_MID (2), and an object start; anything
+        // else (run tails, spans, invalid pointers) goes to `free_other`,
+        // which sorts it out. The offset check reads only header fields.
+        if kind.wrapping_sub(KIND_SMALL) > KIND_MID - KIND_SMALL || !page::is_object_start(p, a) {
+            return free_other(a, p, kind, func);
         }
+        free_object(p, a as *mut Block, kind, func);
+    }
+}
+
+/// A pointer outside every segment: null (ignored), a big-aligned huge
+/// object, or an abort.
+#[cold]
+#[inline(never)]
+unsafe fn free_foreign(a: usize, func: &'static str) {
+    if a != 0 {
+        // SAFETY: forwarded contract.
+        unsafe { crate::huge::foreign(a, func, true) };
     }
 }
 
@@ -46,28 +68,55 @@ fn not_object_start(a: usize, func: &'static str) -> ! {
     )
 }
 
+#[cold]
+#[inline(never)]
+fn double_free(a: usize, func: &'static str) -> ! {
+    crate::fatal::invalid_pointer(func, "double free", a)
+}
+
 /// Free object `b` of small/mid page (or run) `p`, already checked to be an
 /// object start.
 #[inline(always)]
 unsafe fn free_object(p: *mut Page, b: *mut Block, kind: u8, func: &'static str) {
     // SAFETY: `p` is a formatted small/mid header and `b` one of its objects.
     unsafe {
-        if (*b).guard == page::free_mark(p) {
-            crate::fatal::invalid_pointer(func, "double free", b as usize);
+        let mark = page::free_mark(p);
+        if (*b).guard == mark {
+            double_free(b as usize, func);
         }
-        let h = tls::heap();
-        // Relaxed: equality with our own heap can only come from our own store.
-        if (*p).owner.load(Ordering::Relaxed) == h as usize {
-            if kind == KIND_MID {
-                crate::mid::free_local(h, p, b);
-            } else {
-                page::push_free(p, b);
-                if (*p).used == 0 {
-                    crate::refill::page_emptied(h, p);
-                }
-            }
-        } else if kind == KIND_MID {
-            crate::mid::free_remote(h, p, b);
+        let h = tls::current();
+        // Relaxed: equality with our own heap can only come from our own
+        // store (the sentinel never owns a page).
+        if (*p).owner.load(Ordering::Relaxed) != h as usize {
+            return free_remote(p, b, kind);
+        }
+        // Mid pages differ from small ones only with the local stack or stats.
+        if (B57 || STATS) && kind == KIND_MID {
+            return free_mid_local(h, p, b);
+        }
+        page::push_free_marked(p, b, mark);
+        if (*p).used == 0 {
+            crate::refill::page_emptied(h, p);
+        }
+    }
+}
+
+/// Owner free of a mid object with the local stack box (or stats) built.
+#[inline(never)]
+unsafe fn free_mid_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
+    // SAFETY: forwarded: `h` owns mid page `p`, `b` is a live object of it.
+    unsafe { crate::mid::free_local(h, p, b) }
+}
+
+/// Free by a thread that does not own the page: onto its remote queue.
+/// Not `#[cold]`: the cross-thread lanes do this on most frees.
+#[inline(never)]
+unsafe fn free_remote(p: *mut Page, b: *mut Block, kind: u8) {
+    // SAFETY: `b` is a live object of small/mid page `p`; remote pushes are
+    // safe from any thread.
+    unsafe {
+        if kind == KIND_MID {
+            crate::mid::free_remote(tls::heap(), p, b);
         } else {
             page::remote_push(p, b, false);
         }
@@ -80,6 +129,7 @@ unsafe fn free_other(a: usize, p: *mut Page, kind: u8, func: &'static str) {
     // SAFETY: `p` is the header of the page holding `a`, in one of our segments.
     unsafe {
         match kind {
+            KIND_SMALL | KIND_MID => not_object_start(a, func),
             KIND_RUN_TAIL => {
                 let head = page::run_head(p);
                 let off = (a - page::page_start(head) as usize) as u64;

@@ -9,6 +9,7 @@ use crate::page::{Block, Page};
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
 use core::ptr::null_mut;
+use core::sync::atomic::AtomicU32;
 
 /// Slots per owner local stack actually laid out (0 when B57 is not built).
 pub const STACK_ARR: usize = if B57 { STACK_SLOTS } else { 0 };
@@ -36,8 +37,10 @@ pub struct SpanList {
 #[repr(C)]
 pub struct Heap {
     pub bins: [ClassQueue; BINS],
-    /// Mid mallocs so far; drives the periodic remote drain.
-    pub tick: u32,
+    /// Mid mallocs so far; drives the periodic remote drain. Atomic only
+    /// because the sentinel heap is shared: relaxed load and store, the
+    /// same plain moves as a `u32`.
+    pub tick: AtomicU32,
     /// Lock-path entries so far; drives lock-time sampling.
     pub lock_ticks: u64,
     /// Pages reserved from the segment supply, not yet formatted.
@@ -78,18 +81,69 @@ pub static EMPTY_PAGE: EmptyPage = EmptyPage(UnsafeCell::new(Page {
     prev: null_mut(),
     capacity: 0,
     block_size: 0,
-    div_magic: 0,
+    div_test: 0,
     bin: 0,
     kind: 0,
     in_bin: 0,
     span_pages: 0,
     owner: core::sync::atomic::AtomicUsize::new(crate::page::UNOWNED),
     remote: core::sync::atomic::AtomicUsize::new(0),
+    obj_end: 0,
 }));
 
 #[inline(always)]
 pub fn empty_page() -> *mut Page {
     EMPTY_PAGE.0.get()
+}
+
+/// The heap of every thread that has none yet (or no more): what the TLS
+/// word holds before a thread's first allocation and after its teardown,
+/// so the fast paths never test for null. Every class queue points at
+/// `EMPTY_PAGE` and every stack is empty, so a malloc through it always
+/// falls into the slow path (`api::malloc_slow`), which sees the sentinel,
+/// creates the thread's heap and starts the malloc again; it owns no page,
+/// so a free through it always takes the remote path. The fast paths'
+/// only writes to it are atomic (`tick`, stats counts that nobody dumps:
+/// the retried malloc counts again on the real heap).
+pub struct SentinelHeap(pub(crate) UnsafeCell<Heap>);
+// SAFETY: the fast paths only read it, apart from the atomic writes above;
+// the slow paths never use it as a heap (they check `is_sentinel`).
+unsafe impl Sync for SentinelHeap {}
+
+pub static SENTINEL: SentinelHeap = SentinelHeap(UnsafeCell::new(Heap {
+    bins: [ClassQueue {
+        cur: EMPTY_PAGE.0.get(),
+        npages: 0,
+    }; BINS],
+    tick: AtomicU32::new(0),
+    lock_ticks: 0,
+    resv: [null_mut(); RESV_PAGES],
+    resv_n: 0,
+    spans: [SpanList {
+        head: null_mut(),
+        len: 0,
+    }; MAX_SPAN_PAGES + 1],
+    span_bytes: 0,
+    stack: [[null_mut(); STACK_ARR]; MID_SC_COUNT],
+    stack_len: [0; MID_SC_COUNT],
+    hot: [0; ADAPT_ARR],
+    probe_tick: [0; ADAPT_ARR],
+    cooldown: [0; ADAPT_ARR],
+    plant_carry: [0; PLANT_ARR],
+    pool_next: null_mut(),
+    stats: [const { hz4_stats::OwnerBlock::new() }; crate::stats::BLOCKS],
+}));
+
+/// The sentinel heap's address.
+#[inline(always)]
+pub fn sentinel() -> *mut Heap {
+    SENTINEL.0.get()
+}
+
+/// Whether `h` is the sentinel, i.e. the calling thread has no heap.
+#[inline(always)]
+pub fn is_sentinel(h: *mut Heap) -> bool {
+    h == sentinel()
 }
 
 struct Pool {
@@ -132,7 +186,7 @@ pub fn acquire() -> *mut Heap {
         for q in (*h).bins.iter_mut() {
             *q = ClassQueue { cur: e, npages: 0 };
         }
-        (*h).tick = 0;
+        (*h).tick = AtomicU32::new(0);
         (*h).lock_ticks = 0;
         (*h).resv_n = 0;
         (*h).span_bytes = 0;

@@ -25,6 +25,7 @@ pub mod ffi;
 mod free;
 mod global;
 pub mod heap;
+mod hot;
 mod huge;
 pub mod info;
 mod large;

@@ -47,9 +47,14 @@ pub const KIND_HUGE: u8 = 5;
 /// A page of a run (mid or XL class) after its first: `span_pages` is the distance back.
 pub const KIND_RUN_TAIL: u8 = 6;
 
-/// Shift of `Page::div_magic`: exact object indexes for offsets below
-/// 2^40 / block size, far beyond the longest run.
-pub const DIV_SHIFT: u32 = 40;
+/// `Page::div_test` of block size `bs`: ceil(2^64 / bs). An offset `n`
+/// below 2^32 is a multiple of `bs` exactly when `n * div_test` (mod 2^64)
+/// is below `div_test` (Lemire, Kaser and Kurz, "Faster remainder by direct
+/// computation", 2019): one multiply and one compare, no division.
+#[inline(always)]
+pub const fn div_test_for(bs: u32) -> u64 {
+    u64::MAX / bs as u64 + 1
+}
 
 /// `owner` of a page no thread owns. Never equal to a heap address or to null.
 pub const UNOWNED: usize = 1;
@@ -68,8 +73,8 @@ pub struct Page {
     // ---- fixed while the page is formatted ----
     pub capacity: u32,
     pub block_size: u32,
-    /// ceil(2^DIV_SHIFT / block_size): object index of an offset without a division.
-    pub div_magic: u64,
+    /// `div_test_for(block_size)`: the object-start test without a division.
+    pub div_test: u64,
     /// Class bin (small or mid) of the page.
     pub bin: u16,
     pub kind: u8,
@@ -84,6 +89,10 @@ pub struct Page {
     /// not yet drained; relinks are not counted) in the high 16. One word, so
     /// a remote free is a single CAS and a drain needs no walk to count.
     pub remote: AtomicUsize,
+    // ---- fixed while the page is formatted ----
+    /// `capacity * block_size`: offsets from the run start below it are in
+    /// an object (0 on the empty page).
+    pub obj_end: u32,
 }
 
 /// Low 48 bits of the remote word: the head pointer (user addresses are below 2^47).
@@ -111,13 +120,12 @@ pub unsafe fn remote_count(p: *const Page) -> u32 {
     unsafe { ((*p).remote.load(Ordering::Relaxed) >> 48) as u32 }
 }
 
-/// Key mixed into the free marker, so user data is unlikely to look free.
-pub static GUARD_KEY: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
-
-/// The marker a free object of page `p` carries in its second word.
+/// The marker a free object of page `p` carries in its second word: the
+/// header address mixed with a per-process key (`hot::Hot::guard_key`), so
+/// user data is unlikely to look free.
 #[inline(always)]
 pub fn free_mark(p: *mut Page) -> usize {
-    (p as usize) ^ GUARD_KEY.load(Ordering::Relaxed)
+    (p as usize) ^ crate::hot::hot().guard_key.load(Ordering::Relaxed)
 }
 
 /// Page start address of the page whose metadata is `p`.
@@ -151,7 +159,8 @@ pub unsafe fn format(p: *mut Page, bin: usize, kind: u8, owner: usize) {
         (*p).prev = p;
         (*p).capacity = n * (crate::config::PAGE_SIZE as u32) / bs;
         (*p).block_size = bs;
-        (*p).div_magic = (1u64 << DIV_SHIFT).div_ceil(bs as u64);
+        (*p).div_test = div_test_for(bs);
+        (*p).obj_end = (*p).capacity * bs;
         (*p).bin = bin as u16;
         (*p).in_bin = 0;
         (*p).span_pages = n;
@@ -187,10 +196,21 @@ pub unsafe fn pop(p: *mut Page) -> *mut Block {
 /// Caller owns `p`; `b` is an object of `p` that was in use.
 #[inline(always)]
 pub unsafe fn push_free(p: *mut Page, b: *mut Block) {
+    // SAFETY: forwarded contract.
+    unsafe { push_free_marked(p, b, free_mark(p)) }
+}
+
+/// `push_free` with the page's free marker already computed (`free` has it
+/// from its double-free check, so the key is read once per call).
+///
+/// # Safety
+/// As for `push_free`; `mark == free_mark(p)`.
+#[inline(always)]
+pub unsafe fn push_free_marked(p: *mut Page, b: *mut Block, mark: usize) {
     // SAFETY: owner-only list; `b` is a dead object of this page.
     unsafe {
         (*b).next = (*p).free;
-        (*b).guard = free_mark(p);
+        (*b).guard = mark;
         (*p).free = b;
         (*p).used -= 1;
     }
@@ -361,10 +381,9 @@ pub unsafe fn is_object_start(p: *const Page, ptr: usize) -> bool {
 #[inline(always)]
 pub unsafe fn is_object_at(p: *const Page, off: u64) -> bool {
     // SAFETY: `p` is a formatted page; these fields are fixed while formatted.
-    let (magic, bs, cap) =
-        unsafe { ((*p).div_magic, (*p).block_size as u64, (*p).capacity as u64) };
-    let idx = (off * magic) >> DIV_SHIFT;
-    idx * bs == off && idx < cap
+    let (c, end) = unsafe { ((*p).div_test, (*p).obj_end as u64) };
+    // `off < end` first: it also keeps `off` below 2^32 for the multiple test.
+    off < end && off.wrapping_mul(c) < c
 }
 
 /// The first page of the run that tail page `t` belongs to.
@@ -398,20 +417,17 @@ pub unsafe fn object_page(addr: usize) -> *mut Page {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn div_magic_is_exact_for_every_class_and_offset() {
+    fn object_start_test_is_exact_for_every_class_and_offset() {
         for bin in 1..crate::config::BINS {
             let bs = crate::config::bin_block_size(bin) as u64;
-            if bs == 0 {
-                continue;
-            }
-            let magic = (1u64 << super::DIV_SHIFT).div_ceil(bs);
+            let c = super::div_test_for(bs as u32);
             let run = crate::config::RUN_PAGES[bin] as u64 * 65536;
-            for off in (0..run).step_by(16) {
-                assert_eq!(
-                    (off * magic) >> super::DIV_SHIFT,
-                    off / bs,
-                    "bs {bs} off {off}"
-                );
+            let end = run / bs * bs;
+            // Every offset of the run and a page beyond it, not just aligned ones.
+            for off in 0..run + 65536 {
+                let want = off % bs == 0 && off < end;
+                let got = off < end && off.wrapping_mul(c) < c;
+                assert_eq!(got, want, "bs {bs} off {off}");
             }
         }
     }

@@ -60,7 +60,8 @@ pub(crate) unsafe fn work(h: *mut Heap, size: usize) {
         2 => size > SMALL_MAX && size <= MID_MAX,
         _ => true,
     };
-    if !on_path {
+    // The sentinel (no heap yet): the retried malloc on the new heap plants.
+    if !on_path || crate::heap::is_sentinel(h) {
         return;
     }
     let mut rate = STEPS_PER_US_X1024.load(Ordering::Relaxed);

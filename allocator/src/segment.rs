@@ -11,7 +11,7 @@ use crate::page::Page;
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const SEG_MAGIC: u64 = 0x687a_345f_7365_676d; // "hz4_segm"
 pub const SEG_NORMAL: u8 = 1;
@@ -71,13 +71,13 @@ pub fn page_of(ptr: usize) -> *mut Page {
 /// User-space addresses are below 2^47 on x86-64 Linux (4-level paging).
 const ADDR_BITS: usize = 47;
 pub(crate) const MAP_WORDS: usize = 1 << (ADDR_BITS - SEG_SHIFT - 6);
-static MAP: AtomicPtr<AtomicU64> = AtomicPtr::new(null_mut());
+// The map pointer is `hot::Hot::map` (read PC-relative on the free path).
 
 /// True when `ptr` lies in a segment of ours. Never touches `ptr` itself.
 #[inline(always)]
 pub fn is_ours(ptr: usize) -> bool {
     let chunk = ptr >> SEG_SHIFT;
-    let map = MAP.load(Ordering::Relaxed);
+    let map = crate::hot::hot().map.load(Ordering::Relaxed);
     if chunk >= MAP_WORDS * 64 || map.is_null() {
         return false;
     }
@@ -93,13 +93,14 @@ pub(crate) fn map_covers(seg: *mut Segment) -> bool {
 
 /// Mark or unmark a segment in the map (segment lock held, or the map's own init).
 pub(crate) fn map_set(seg: *mut Segment, on: bool) -> bool {
-    let mut map = MAP.load(Ordering::Acquire);
+    let map_ptr = &crate::hot::hot().map;
+    let mut map = map_ptr.load(Ordering::Acquire);
     if map.is_null() {
         let fresh = crate::os::map(MAP_WORDS * 8) as *mut AtomicU64;
         if fresh.is_null() {
             return false;
         }
-        match MAP.compare_exchange(null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        match map_ptr.compare_exchange(null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => map = fresh,
             Err(other) => {
                 // SAFETY: our fresh mapping lost the race and was never shared.
@@ -689,7 +690,7 @@ pub fn purge(force: bool) -> usize {
 /// Call `f` on every segment in the map (tests and diagnostics; the caller
 /// makes sure no segment is unmapped meanwhile).
 pub fn for_each_segment(mut f: impl FnMut(*mut Segment)) {
-    let map = MAP.load(Ordering::Acquire);
+    let map = crate::hot::hot().map.load(Ordering::Acquire);
     if map.is_null() {
         return;
     }

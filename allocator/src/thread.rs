@@ -53,7 +53,7 @@ fn global_init() {
         seed ^= unsafe { core::arch::x86_64::_rdtsc() } as usize;
     }
     seed ^= init as fn() -> *mut Heap as usize;
-    crate::page::GUARD_KEY.store(seed.rotate_left(17) | 1, Ordering::Relaxed);
+    crate::hot::hot().guard_key.store(seed.rotate_left(17) | 1, Ordering::Relaxed);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain pthread calls with valid pointers and extern "C" callbacks.
     unsafe {
@@ -92,7 +92,7 @@ pub unsafe fn teardown(h: *mut Heap) {
         bytes += crate::large::release_thread_cache(h);
         bytes += crate::bins::return_reservation(h);
         crate::purge::note_purged(bytes);
-        tls::set_heap(core::ptr::null_mut());
+        tls::set_heap(heap::sentinel());
         heap::release(h);
         crate::purge::maybe();
     }

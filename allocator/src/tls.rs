@@ -7,20 +7,29 @@
 //! which is what C code built with `-ftls-model=initial-exec` does. The
 //! knob `HZ4_TLS_STD=1` switches back to `thread_local!` so the two can be
 //! measured against each other (docs/benchmarks.md).
+//!
+//! The word is never null: it starts out (and ends, after thread exit)
+//! holding the sentinel heap (`heap::SENTINEL`), whose empty class queues
+//! send the first malloc into the slow path, so the fast path has no
+//! "initialised?" test. `heap` (null without one) is for the slow paths that must
+//! know whether the thread has a heap of its own; `current` is the raw word.
 
 use crate::heap::Heap;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(
-    ".pushsection .tbss,\"awT\",@nobits",
+    // .tdata: the initial image holds the sentinel's address (relocated by
+    // the loader before any thread's block is copied from it).
+    ".pushsection .tdata,\"awT\",@progbits",
     ".p2align 3",
     ".globl hz4_tls_heap_slot",
     ".hidden hz4_tls_heap_slot",
     ".type hz4_tls_heap_slot,@object",
     ".size hz4_tls_heap_slot,8",
     "hz4_tls_heap_slot:",
-    ".zero 8",
+    ".quad {sentinel}",
     ".popsection",
+    sentinel = sym crate::heap::SENTINEL,
 );
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -64,7 +73,7 @@ mod std_tls {
 
     std::thread_local! {
         // const-initialised and without a destructor: no lazy registration, no allocation.
-        static SLOT: Cell<*mut Heap> = const { Cell::new(core::ptr::null_mut()) };
+        static SLOT: Cell<*mut Heap> = const { Cell::new(crate::heap::SENTINEL.0.get()) };
     }
 
     #[inline(always)]
@@ -78,9 +87,10 @@ mod std_tls {
     }
 }
 
-/// This thread's heap, or null before its first allocation (and after its teardown).
+/// This thread's heap, or the sentinel before its first allocation (and
+/// after its teardown). Never null. The fast paths' read.
 #[inline(always)]
-pub fn heap() -> *mut Heap {
+pub fn current() -> *mut Heap {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     if !crate::config::TLS_STD {
         return ie::get();
@@ -88,7 +98,19 @@ pub fn heap() -> *mut Heap {
     std_tls::get()
 }
 
-/// Install this thread's heap pointer.
+/// This thread's heap, or null when it has none (the TLS word holds the
+/// sentinel). For the slow paths.
+#[inline]
+pub fn heap() -> *mut Heap {
+    let h = current();
+    if crate::heap::is_sentinel(h) {
+        core::ptr::null_mut()
+    } else {
+        h
+    }
+}
+
+/// Install this thread's heap pointer (the sentinel when it has none).
 #[inline(always)]
 pub fn set_heap(h: *mut Heap) {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

@@ -202,7 +202,50 @@ fn run_case(case: &str) {
         }
         "usable_size_mmap" => Func::UsableSize.call(offset(foreign_mapping(), 0)),
         "usable_size_interior" => Func::UsableSize.call(offset(live(100), 16)),
+        "hot_small_foreign" | "hot_mid_foreign" => {
+            let size = if case == "hot_small_foreign" { 48 } else { 6000 };
+            warm_up(size);
+            let buf = black_box([7u64; 8]);
+            Func::Free.call(offset(&buf as *const _ as *mut u8, 16));
+        }
+        "hot_small_segment_aligned" => {
+            warm_up(48);
+            Func::Free.call(offset(foreign_segment_aligned(), 65536 + 48))
+        }
+        "hot_small_interior" | "hot_mid_interior" => {
+            let size = if case == "hot_small_interior" { 48 } else { 6000 };
+            warm_up(size);
+            Func::Free.call(offset(live(size), 16))
+        }
+        "hot_small_double" | "hot_mid_double" => {
+            let size = if case == "hot_small_double" { 48 } else { 6000 };
+            warm_up(size);
+            let p = live(size);
+            good_free(p);
+            Func::Free.call(p as *mut c_void);
+        }
+        "hot_small_double_older" => {
+            // Not the list head: freed, then another object freed on top.
+            warm_up(48);
+            let (p, q) = (live(48), live(48));
+            good_free(p);
+            good_free(q);
+            Func::Free.call(p as *mut c_void);
+        }
         other => panic!("unknown case {other}"),
+    }
+}
+
+/// Make the class of `size` hot in this thread: a current local page with
+/// objects on its free list, so the bad free that follows meets free's
+/// common path (owned page, no slow path) rather than a cold one.
+fn warm_up(size: usize) {
+    let blocks: Vec<*mut u8> = (0..200).map(|_| live(size)).collect();
+    for p in blocks {
+        good_free(p);
+    }
+    for _ in 0..1000 {
+        good_free(live(size));
     }
 }
 
@@ -445,6 +488,31 @@ fn double_free_of_another_threads_object_aborts() {
 #[test]
 fn free_after_realloc_to_zero_is_a_double_free() {
     expect_abort("free_after_realloc_zero", "free", "double free");
+}
+
+// The same three kinds of bad pointer after the class has been warmed up,
+// so the object's page is the thread's own current page: free's fast path
+// (one map test, one small/mid object-start test, the free-marker test,
+// the owner test) must still catch each of them.
+
+#[test]
+fn hot_path_free_of_a_foreign_pointer_aborts() {
+    expect_abort("hot_small_foreign", "free", NOT_OURS);
+    expect_abort("hot_mid_foreign", "free", NOT_OURS);
+    expect_abort("hot_small_segment_aligned", "free", NOT_OURS);
+}
+
+#[test]
+fn hot_path_free_of_an_interior_pointer_aborts() {
+    expect_abort("hot_small_interior", "free", NOT_START);
+    expect_abort("hot_mid_interior", "free", NOT_START);
+}
+
+#[test]
+fn hot_path_double_free_aborts() {
+    expect_abort("hot_small_double", "free", "double free");
+    expect_abort("hot_mid_double", "free", "double free");
+    expect_abort("hot_small_double_older", "free", "double free");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::config::{mid_bin, B57, DRAIN_PERIOD_MASK, DRAIN_THRESHOLD, REMOTE_QUE
 use crate::heap::Heap;
 use crate::page::{self, Block, Page};
 use crate::stats::count;
+use core::sync::atomic::Ordering;
 
 /// Allocate an object of mid class `sc` for the calling thread's heap `h`.
 ///
@@ -35,15 +36,22 @@ pub unsafe fn alloc(h: *mut Heap, sc: usize) -> *mut u8 {
         }
         let bin = mid_bin(sc);
         let p = (*h).bins.get_unchecked(bin).cur;
-        (*h).tick = (*h).tick.wrapping_add(1);
+        // Relaxed load and store, not an atomic add: only the sentinel is
+        // shared, and a lost tick there does not matter.
+        let tick = (*h).tick.load(Ordering::Relaxed).wrapping_add(1);
+        (*h).tick.store(tick, Ordering::Relaxed);
         let rc = crate::page::remote_count(p);
-        if rc != 0 && (rc >= DRAIN_THRESHOLD || (*h).tick & DRAIN_PERIOD_MASK == 0) {
+        if rc != 0 && (rc >= DRAIN_THRESHOLD || tick & DRAIN_PERIOD_MASK == 0) {
             crate::refill::owner_drain(h, p, true);
         }
         let b = page::pop(p);
         if !b.is_null() {
             count!(h, malloc_owner_fast);
             return b as *mut u8;
+        }
+        if crate::heap::is_sentinel(h) {
+            // The thread's first malloc: counted by the retry on its heap.
+            return crate::api::first_malloc(bin);
         }
         let b = crate::refill::alloc_slow(h, bin);
         if b.is_null() {
