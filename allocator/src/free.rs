@@ -2,11 +2,11 @@
 //! start of a live object of ours, then route by page kind and owner.
 //! Anything we cannot vouch for aborts with a one-line reason.
 
+use crate::config::{B57, STATS};
+use crate::heap::Heap;
 use crate::page::{
     self, Block, Page, KIND_HUGE, KIND_LARGE, KIND_LARGE_TAIL, KIND_MID, KIND_RUN_TAIL, KIND_SMALL,
 };
-use crate::config::{B57, STATS};
-use crate::heap::Heap;
 use crate::segment::{is_ours, page_of};
 use crate::tls;
 use core::sync::atomic::Ordering;

@@ -53,7 +53,9 @@ fn global_init() {
         seed ^= unsafe { core::arch::x86_64::_rdtsc() } as usize;
     }
     seed ^= init as fn() -> *mut Heap as usize;
-    crate::hot::hot().guard_key.store(seed.rotate_left(17) | 1, Ordering::Relaxed);
+    crate::hot::hot()
+        .guard_key
+        .store(seed.rotate_left(17) | 1, Ordering::Relaxed);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain pthread calls with valid pointers and extern "C" callbacks.
     unsafe {

@@ -203,7 +203,11 @@ fn run_case(case: &str) {
         "usable_size_mmap" => Func::UsableSize.call(offset(foreign_mapping(), 0)),
         "usable_size_interior" => Func::UsableSize.call(offset(live(100), 16)),
         "hot_small_foreign" | "hot_mid_foreign" => {
-            let size = if case == "hot_small_foreign" { 48 } else { 6000 };
+            let size = if case == "hot_small_foreign" {
+                48
+            } else {
+                6000
+            };
             warm_up(size);
             let buf = black_box([7u64; 8]);
             Func::Free.call(offset(&buf as *const _ as *mut u8, 16));
@@ -213,7 +217,11 @@ fn run_case(case: &str) {
             Func::Free.call(offset(foreign_segment_aligned(), 65536 + 48))
         }
         "hot_small_interior" | "hot_mid_interior" => {
-            let size = if case == "hot_small_interior" { 48 } else { 6000 };
+            let size = if case == "hot_small_interior" {
+                48
+            } else {
+                6000
+            };
             warm_up(size);
             Func::Free.call(offset(live(size), 16))
         }

@@ -100,7 +100,10 @@ fn first_malloc_of_a_new_thread_works_on_every_size_path() {
         0usize, 1, 16, 32, 2048, 2049, 10_000, 65_536, 65_537, 131_072, 200_000, 5_000_000,
     ] {
         let bad = on_fresh_thread(first_malloc_thread, size);
-        assert_eq!(bad, 0, "first malloc({size}) of a new thread: problem bits {bad:#b}");
+        assert_eq!(
+            bad, 0,
+            "first malloc({size}) of a new thread: problem bits {bad:#b}"
+        );
     }
     assert!(hz4::debug::sentinel_is_pristine());
 }
@@ -124,7 +127,11 @@ extern "C" fn free_first_thread(arg: *mut c_void) -> *mut c_void {
 
 #[test]
 fn free_as_a_threads_first_call_goes_remote_without_a_heap() {
-    let blocks = [malloc(64) as usize, malloc(6000) as usize, malloc(300_000) as usize];
+    let blocks = [
+        malloc(64) as usize,
+        malloc(6000) as usize,
+        malloc(300_000) as usize,
+    ];
     assert!(blocks.iter().all(|&b| b != 0));
     let bad = on_fresh_thread(free_first_thread, &blocks as *const _ as usize);
     assert_eq!(bad, 0, "a thread without a heap created one in free");
@@ -148,7 +155,9 @@ impl Drop for AllocOnDrop {
     fn drop(&mut self) {
         // Runs at thread exit (before pthread key destructors in glibc).
         let v: Vec<u64> = (0..1000).collect();
-        let s: String = (0..100).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let s: String = (0..100)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         let big = vec![3u8; 300_000];
         if v.iter().sum::<u64>() == 499_500 && s.len() == 100 && big.iter().all(|&b| b == 3) {
             RUST_DTOR_OK.fetch_add(1, Ordering::SeqCst);
@@ -228,13 +237,19 @@ fn pthread_key_destructor_after_teardown_may_allocate() {
     // hz4 set up its own key at the process's first allocation, long before.
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: valid out pointer and an extern "C" destructor.
-    assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(key_dtor)) }, 0);
+    assert_eq!(
+        unsafe { libc::pthread_key_create(&mut key, Some(key_dtor)) },
+        0
+    );
     // The key travels as the thread's value, which must be non-null for
     // the destructor to run: take another key if we got number 0.
     let key = if key == 0 {
         let mut k2: libc::pthread_key_t = 0;
         // SAFETY: as above.
-        assert_eq!(unsafe { libc::pthread_key_create(&mut k2, Some(key_dtor)) }, 0);
+        assert_eq!(
+            unsafe { libc::pthread_key_create(&mut k2, Some(key_dtor)) },
+            0
+        );
         k2
     } else {
         key
