@@ -323,19 +323,16 @@ pub fn reset_all() {
     }
 }
 
-/// Reserved pages go back to the supply, purged (thread exit, trim).
-/// Returns the bytes purged.
+/// Reserved pages go into `batch`, back to the supply (thread exit, trim).
 ///
 /// # Safety
 /// `h` is the calling thread's heap (or one being torn down by its thread).
-pub unsafe fn return_reservation(h: *mut Heap) -> usize {
-    let mut batch = crate::segment::PurgeBatch::new();
+pub unsafe fn return_reservation(h: *mut Heap, batch: &mut crate::segment::PurgeBatch) {
     // SAFETY: reserved pages are unformatted or completely free, and belong to `h`.
     unsafe {
         while (*h).resv_n > 0 {
             (*h).resv_n -= 1;
             batch.push((*h).resv[(*h).resv_n], 1);
         }
-        batch.flush()
     }
 }

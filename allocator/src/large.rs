@@ -250,13 +250,12 @@ unsafe fn give_global(k: usize, first: *mut Block, last: *mut Block, n: u32) {
     }
 }
 
-/// Give every span of `h`'s cache back to the segment supply, purged
-/// (thread exit, trim). Returns the bytes purged.
+/// Put every span of `h`'s cache into `batch`, which gives them back to
+/// the segment supply (thread exit, trim).
 ///
 /// # Safety
 /// `h` is the calling thread's heap.
-pub unsafe fn release_thread_cache(h: *mut Heap) -> usize {
-    let mut batch = crate::segment::PurgeBatch::new();
+pub unsafe fn release_thread_cache(h: *mut Heap, batch: &mut crate::segment::PurgeBatch) {
     for k in 1..=MAX_SPAN_PAGES {
         // SAFETY: `h` is ours; cached spans are free and unreachable.
         unsafe {
@@ -269,11 +268,8 @@ pub unsafe fn release_thread_cache(h: *mut Heap) -> usize {
             }
         }
     }
-    // SAFETY: `h` is ours; the batch holds dead spans.
-    unsafe {
-        (*h).span_bytes = 0;
-        batch.flush()
-    }
+    // SAFETY: `h` is ours.
+    unsafe { (*h).span_bytes = 0 };
 }
 
 /// Purge round: give back, purged, the spans of the process-wide cache that

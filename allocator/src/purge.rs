@@ -65,8 +65,10 @@ pub fn trim() -> usize {
     if !h.is_null() {
         // SAFETY: `h` is the calling thread's live heap.
         unsafe {
-            bytes += crate::large::release_thread_cache(h);
-            bytes += crate::bins::return_reservation(h);
+            let mut batch = crate::segment::PurgeBatch::new();
+            crate::large::release_thread_cache(h, &mut batch);
+            crate::bins::return_reservation(h, &mut batch);
+            bytes += batch.flush();
         }
     }
     while BUSY.swap(true, Ordering::Acquire) {

@@ -204,14 +204,13 @@ unsafe fn free_page(h: *mut Heap, p: *mut Page) {
 }
 
 /// Release every page of every class of `h` (thread exit): completely free
-/// ones go back to the supply purged, the rest to the global bins. Returns
-/// the bytes purged.
+/// ones go into `batch` (back to the supply, see `segment::give_runs_exit`),
+/// the rest to the global bins.
 ///
 /// # Safety
 /// `h` is the calling thread's heap, being torn down, with its local stacks
 /// already flushed.
-pub unsafe fn release_all(h: *mut Heap) -> usize {
-    let mut batch = crate::segment::PurgeBatch::new();
+pub unsafe fn release_all(h: *mut Heap, batch: &mut crate::segment::PurgeBatch) {
     // SAFETY: every page in `h`'s rings is owned by `h`.
     unsafe {
         for bin in 0..crate::config::BINS {
@@ -228,6 +227,5 @@ pub unsafe fn release_all(h: *mut Heap) -> usize {
                 }
             }
         }
-        batch.flush()
     }
 }

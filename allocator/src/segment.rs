@@ -374,16 +374,30 @@ fn locate(first: *mut Page) -> (*mut Segment, u32) {
     (seg, i as u32)
 }
 
-/// Pages `bits` of `seg` are free again (`purged`: and no longer dirty).
-/// A segment that becomes completely free goes to the spare list or is
-/// unmapped. Segment lock held.
-unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool) {
+/// Where `put_back` left a segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Back {
+    /// Still has pages handed out: on the supply list.
+    Listed,
+    /// Completely free: on the spare list.
+    Spare,
+    /// Completely free past the spare bound: unmapped (do not touch it).
+    Unmapped,
+}
+
+/// Pages `bits` of `seg` are free again (`purged`: and no longer dirty;
+/// `aged`: dirty but idle for good, so the next purge round takes them
+/// without waiting a round). A segment that becomes completely free goes
+/// to the spare list or is unmapped. Segment lock held.
+unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool, aged: bool) -> Back {
     // SAFETY: segment lock held by the caller; the pages are dead.
     unsafe {
         (*seg).free_mask |= bits;
         if purged {
             (*seg).dirty_mask &= !bits;
             (*seg).aged_mask &= !bits;
+        } else if aged {
+            (*seg).aged_mask |= bits & (*seg).dirty_mask;
         }
         if (*seg).free_mask == ALL_DATA_PAGES {
             unlink(seg);
@@ -391,14 +405,17 @@ unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool) {
                 (*seg).next = *SUPPLY.spare.get();
                 *SUPPLY.spare.get() = seg;
                 *SUPPLY.spare_bytes.get() += SEG_SIZE;
+                Back::Spare
             } else {
                 map_set(seg, false);
                 let clean = ALL_DATA_PAGES & !(*seg).dirty_mask;
                 crate::os::note_recommit(clean.count_ones() as usize * PAGE_SIZE);
                 crate::os::unmap_segment(seg as *mut u8);
+                Back::Unmapped
             }
         } else {
             link(seg);
+            Back::Listed
         }
     }
 }
@@ -422,7 +439,7 @@ pub unsafe fn give_span(first: *mut Page, k: u32) {
     // SAFETY: segment lock held; the run is dead (caller's contract).
     unsafe {
         retire_headers(first, k);
-        put_back(seg, run_bits(i, k), false);
+        put_back(seg, run_bits(i, k), false, false);
     }
     SUPPLY_LOCK.unlock();
 }
@@ -467,28 +484,136 @@ pub unsafe fn give_runs_purged(runs: &mut [(*mut Page, u32)]) -> usize {
         // SAFETY: segment lock held; the run is dead (caller's contract).
         unsafe {
             retire_headers(first, k);
-            put_back(seg, run_bits(i, k), purged);
+            put_back(seg, run_bits(i, k), purged, false);
         }
     }
     SUPPLY_LOCK.unlock();
     bytes
 }
 
-/// Dead runs collected for `give_runs_purged`, flushed every 32.
+/// Free dirty runs (merged with their free dirty neighbours) at least this
+/// many pages long are purged by `give_runs_exit` at once; shorter ones are
+/// left aged for the next purge round.
+const EXIT_PURGE_MIN_PAGES: u32 = 16;
+
+/// Bits of the maximal runs of set bits of `mask` that are at least `min` long.
+fn long_runs(mask: u64, min: u32) -> u64 {
+    let mut left = mask;
+    let mut out = 0;
+    while left != 0 {
+        let i = left.trailing_zeros();
+        let k = (!(left >> i)).trailing_zeros();
+        let run = run_bits(i, k);
+        left &= !run;
+        if k >= min {
+            out |= run;
+        }
+    }
+    out
+}
+
+/// Return dead runs `(first page, pages)` of an exiting thread: all given
+/// back in one lock acquisition, dirty and marked aged (nothing will touch
+/// them again soon), then, per segment they belong to, the free dirty page
+/// runs of at least `EXIT_PURGE_MIN_PAGES` pages are purged (outside the
+/// lock) -- a whole segment in one madvise when it just became spare. The
+/// short runs left between pages other threads still hold wait for the next
+/// purge round instead of costing one madvise each. Returns the bytes purged.
+///
+/// # Safety
+/// As for `give_runs_purged`.
+pub unsafe fn give_runs_exit(runs: &mut [(*mut Page, u32)]) -> usize {
+    if runs.is_empty() {
+        return 0;
+    }
+    runs.sort_unstable_by_key(|r| r.0 as usize);
+    let mut jobs = [Job::EMPTY; PURGE_BATCH];
+    let mut n = 0;
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held; the runs are dead (caller's contract), and
+    // a segment is only looked at again while `put_back` left it mapped.
+    unsafe {
+        let mut r = 0;
+        while r < runs.len() {
+            let seg = segment_of(runs[r].0 as usize);
+            let mut back = Back::Listed;
+            while r < runs.len() && segment_of(runs[r].0 as usize) == seg {
+                let (first, k) = runs[r];
+                let (_, i) = locate(first);
+                retire_headers(first, k);
+                back = put_back(seg, run_bits(i, k), false, true);
+                r += 1;
+            }
+            if n == PURGE_BATCH {
+                continue;
+            }
+            match back {
+                Back::Unmapped => {}
+                Back::Listed => {
+                    let bits =
+                        long_runs((*seg).free_mask & (*seg).dirty_mask, EXIT_PURGE_MIN_PAGES);
+                    if bits != 0 {
+                        (*seg).free_mask &= !bits;
+                        (*seg).aged_mask &= !bits;
+                        jobs[n] = Job {
+                            seg,
+                            bits,
+                            purged: 0,
+                            spare: false,
+                        };
+                        n += 1;
+                    }
+                }
+                Back::Spare => {
+                    // Just pushed, so at the head of the spare list: claim it.
+                    if (*seg).dirty_mask != 0 && *SUPPLY.spare.get() == seg {
+                        *SUPPLY.spare.get() = (*seg).next;
+                        (*seg).next = null_mut();
+                        (*seg).aged_mask = 0;
+                        jobs[n] = Job {
+                            seg,
+                            bits: (*seg).dirty_mask,
+                            purged: 0,
+                            spare: true,
+                        };
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    SUPPLY_LOCK.unlock();
+    // SAFETY: the jobs' pages were claimed above.
+    unsafe { run_jobs(&mut jobs[..n]) }
+}
+
+/// Dead runs collected for `give_runs_purged` (or, for an exiting thread,
+/// `give_runs_exit`), flushed every 128.
 pub struct PurgeBatch {
-    runs: [(*mut Page, u32); 32],
+    runs: [(*mut Page, u32); 128],
     n: usize,
+    /// Thread exit: `give_runs_exit` (coarse purge, the rest left aged).
+    exit: bool,
     /// Bytes purged so far.
     pub bytes: usize,
 }
 
 impl PurgeBatch {
+    /// A batch purged run by run now (trim, aged span cache).
     pub const fn new() -> Self {
         PurgeBatch {
-            runs: [(null_mut(), 0); 32],
+            runs: [(null_mut(), 0); 128],
             n: 0,
+            exit: false,
             bytes: 0,
         }
+    }
+
+    /// A batch for an exiting thread's caches (`give_runs_exit`).
+    pub const fn exit() -> Self {
+        let mut b = Self::new();
+        b.exit = true;
+        b
     }
 
     /// Add dead run `first..first+k`.
@@ -509,8 +634,15 @@ impl PurgeBatch {
     /// # Safety
     /// As for `give_runs_purged`.
     pub unsafe fn flush(&mut self) -> usize {
+        let runs = &mut self.runs[..self.n];
         // SAFETY: forwarded contract.
-        self.bytes += unsafe { give_runs_purged(&mut self.runs[..self.n]) };
+        self.bytes += unsafe {
+            if self.exit {
+                give_runs_exit(runs)
+            } else {
+                give_runs_purged(runs)
+            }
+        };
         self.n = 0;
         self.bytes
     }
@@ -530,7 +662,7 @@ pub unsafe fn give_pages(pages: &[*mut Page]) {
         // SAFETY: segment lock held; the page is dead (caller's contract).
         unsafe {
             retire_headers(p, 1);
-            put_back(seg, 1u64 << i, false);
+            put_back(seg, 1u64 << i, false, false);
         }
     }
     SUPPLY_LOCK.unlock();
@@ -573,6 +705,50 @@ struct Job {
     spare: bool,
 }
 
+impl Job {
+    const EMPTY: Job = Job {
+        seg: null_mut(),
+        bits: 0,
+        purged: 0,
+        spare: false,
+    };
+}
+
+/// madvise the claimed jobs (segment lock not held), then give their pages
+/// back in one lock acquisition, the purged ones clean. Returns bytes purged.
+///
+/// # Safety
+/// Every job's pages were claimed (taken off the free mask, or the segment
+/// off the spare list) under the segment lock.
+unsafe fn run_jobs(jobs: &mut [Job]) -> usize {
+    if jobs.is_empty() {
+        return 0;
+    }
+    let mut total = 0;
+    for j in jobs.iter_mut() {
+        j.purged = j.bits;
+        // SAFETY: the job's pages were claimed (caller's contract).
+        total += unsafe { purge_runs(j.seg, &mut j.purged) };
+    }
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held; the claimed pages go back, purged ones clean.
+    unsafe {
+        for j in jobs.iter() {
+            let (claimed, purged) = (j.bits, j.purged);
+            (*j.seg).dirty_mask &= !purged;
+            if j.spare {
+                (*j.seg).aged_mask &= !purged;
+                (*j.seg).next = *SUPPLY.spare.get();
+                *SUPPLY.spare.get() = j.seg;
+            } else {
+                put_back(j.seg, claimed, false, false);
+            }
+        }
+    }
+    SUPPLY_LOCK.unlock();
+    total
+}
+
 /// madvise every run of set bits of `bits` in `seg`. Returns bytes purged
 /// and clears from `bits` the pages whose purge failed.
 unsafe fn purge_runs(seg: *mut Segment, bits: &mut u64) -> usize {
@@ -605,12 +781,7 @@ pub fn purge(force: bool) -> usize {
     // A forced purge repeats until a round finds nothing; bounded in case a
     // madvise keeps failing (those pages stay dirty and would be found again).
     for _ in 0..4096 {
-        let mut jobs = [Job {
-            seg: null_mut(),
-            bits: 0,
-            purged: 0,
-            spare: false,
-        }; PURGE_BATCH];
+        let mut jobs = [Job::EMPTY; PURGE_BATCH];
         let mut n = 0;
         SUPPLY_LOCK.lock();
         // SAFETY: segment lock held while the lists and masks are read and claimed.
@@ -658,28 +829,8 @@ pub fn purge(force: bool) -> usize {
         if n == 0 {
             break;
         }
-        for j in jobs.iter_mut().take(n) {
-            j.purged = j.bits;
-            // SAFETY: the job's pages were claimed above.
-            total += unsafe { purge_runs(j.seg, &mut j.purged) };
-        }
-        SUPPLY_LOCK.lock();
-        // SAFETY: segment lock held; the claimed pages go back, purged ones clean.
-        unsafe {
-            for j in jobs.iter().take(n) {
-                let (claimed, purged) = (j.bits, j.purged);
-                if j.spare {
-                    (*j.seg).dirty_mask &= !purged;
-                    (*j.seg).aged_mask &= !purged;
-                    (*j.seg).next = *SUPPLY.spare.get();
-                    *SUPPLY.spare.get() = j.seg;
-                } else {
-                    (*j.seg).dirty_mask &= !purged;
-                    put_back(j.seg, claimed, false);
-                }
-            }
-        }
-        SUPPLY_LOCK.unlock();
+        // SAFETY: the jobs' pages were claimed above.
+        total += unsafe { run_jobs(&mut jobs[..n]) };
         if !force || n < PURGE_BATCH {
             break;
         }

@@ -88,12 +88,14 @@ pub unsafe fn teardown(h: *mut Heap) {
         if crate::config::B57 {
             crate::mid::local_stack::flush(h);
         }
-        // The thread's caches go back purged: its free pages, its span
-        // cache and its reservation.
-        let mut bytes = crate::refill::release_all(h);
-        bytes += crate::large::release_thread_cache(h);
-        bytes += crate::bins::return_reservation(h);
-        crate::purge::note_purged(bytes);
+        // The thread's caches go back to the supply in one batch: its free
+        // pages, its span cache and its reservation. Long free runs are
+        // purged now, short ones at the next purge round.
+        let mut batch = crate::segment::PurgeBatch::exit();
+        crate::refill::release_all(h, &mut batch);
+        crate::large::release_thread_cache(h, &mut batch);
+        crate::bins::return_reservation(h, &mut batch);
+        crate::purge::note_purged(batch.flush());
         tls::set_heap(heap::sentinel());
         heap::release(h);
         crate::purge::maybe();
