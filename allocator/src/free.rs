@@ -96,7 +96,7 @@ unsafe fn free_object(p: *mut Page, b: *mut Block, kind: u8, func: &'static str)
         }
         page::push_free_marked(p, b, mark);
         if (*p).used == 0 {
-            crate::refill::page_emptied(h, p);
+            crate::refill::note_emptied(h, p);
         }
     }
 }

@@ -143,7 +143,27 @@ unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> 
     }
 }
 
-/// A free just made page `p` of `h` empty. Past `RING_KEEP` pages in the
+/// A free just made page `p` of `h` empty. Only a class ring longer than
+/// `RING_KEEP` pages can give one up, so the common case -- a class with
+/// one or a few pages, emptied and refilled over and over by a small live
+/// set -- is one inline compare and no call.
+///
+/// # Safety
+/// `h` is the calling thread's heap and owns `p`.
+#[inline(always)]
+pub unsafe fn note_emptied(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is owned by `h`, so it is formatted and its `bin` is
+    // below `BINS`: an unchecked index (a bounds check would give free a
+    // stack frame for the panic call).
+    unsafe {
+        let q = (*h).bins.as_ptr().add((*p).bin as usize);
+        if (*q).npages > crate::config::RING_KEEP {
+            page_emptied(h, p);
+        }
+    }
+}
+
+/// The out-of-line half of `note_emptied`: past `RING_KEEP` pages in the
 /// class, a page that is not the current one goes to the global bin, where
 /// any thread (or class-mate) can take it.
 ///
@@ -151,7 +171,7 @@ unsafe fn refill_from(h: *mut Heap, p: *mut Page, mid: bool) -> Option<*mut u8> 
 /// `h` is the calling thread's heap and owns `p`.
 #[cold]
 #[inline(never)]
-pub unsafe fn page_emptied(h: *mut Heap, p: *mut Page) {
+unsafe fn page_emptied(h: *mut Heap, p: *mut Page) {
     // SAFETY: `p` is owned by `h`, so it is in `h`'s ring of its class.
     unsafe {
         let bin = (*p).bin as usize;

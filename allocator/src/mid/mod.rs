@@ -76,7 +76,7 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
                     (*p).used -= 1;
                     count!(h, free_owner_local_stack_hit);
                     if (*p).used == 0 {
-                        crate::refill::page_emptied(h, p);
+                        crate::refill::note_emptied(h, p);
                     }
                     return;
                 }
@@ -89,7 +89,7 @@ pub unsafe fn free_local(h: *mut Heap, p: *mut Page, b: *mut Block) {
         page::push_free(p, b);
         count!(h, free_owner_local);
         if (*p).used == 0 {
-            crate::refill::page_emptied(h, p);
+            crate::refill::note_emptied(h, p);
         }
     }
 }
