@@ -210,6 +210,13 @@ pub const KNOBS: &[Knob] = &[
         "known-answer builds: this many ns of calibrated busy work on every malloc of HZ4_DEBUG_PLANT_PATH (0: none, no code)",
     ),
     int(
+        "HZ4_DEBUG_PLANT_EVERY",
+        1,
+        1,
+        1_000_000,
+        "known-answer builds: the planted work runs on every K-th malloc of the path, so N/K ns per malloc on average (a fraction of a nanosecond for the fast lanes)",
+    ),
+    int(
         "HZ4_DEBUG_PLANT_PATH",
         0,
         0,

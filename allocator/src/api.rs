@@ -29,7 +29,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     // indexes are in range by construction.
     unsafe {
         if PLANT_NS != 0 {
-            crate::plant::work(h, size);
+            crate::plant::tick(h, size);
         }
         // `size - 1` wraps for 0, which takes the other path (as size 1).
         let s1 = size.wrapping_sub(1);

@@ -45,6 +45,8 @@ pub const PURGE_DELAY_NS: u64 = knobs::HZ4_PURGE_DELAY_MS * 1_000_000;
 pub const PURGE_MADV_FREE: bool = knobs::HZ4_PURGE_MADV_FREE != 0;
 /// Planted busy work per malloc, ns (known-answer builds; 0: none).
 pub const PLANT_NS: u64 = knobs::HZ4_DEBUG_PLANT_NS;
+/// The plant runs on every this-many-th malloc of its path (1: each).
+pub const PLANT_EVERY: u64 = knobs::HZ4_DEBUG_PLANT_EVERY;
 /// Which mallocs get it: 0 all, 1 all but mid, 2 mid.
 pub const PLANT_PATH: u64 = knobs::HZ4_DEBUG_PLANT_PATH;
 

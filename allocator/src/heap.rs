@@ -15,8 +15,9 @@ use core::sync::atomic::AtomicU32;
 pub const STACK_ARR: usize = if B57 { STACK_SLOTS } else { 0 };
 /// Entries of each B77 per-class byte array (0 when B77 is not built).
 pub const ADAPT_ARR: usize = if B77 { MID_SC_COUNT } else { 0 };
-/// Words of the planted-work remainder (0 unless `HZ4_DEBUG_PLANT_NS`).
-pub const PLANT_ARR: usize = if crate::config::PLANT_NS != 0 { 1 } else { 0 };
+/// Words of the planted-work state (0 unless `HZ4_DEBUG_PLANT_NS`): the
+/// step remainder and the `HZ4_DEBUG_PLANT_EVERY` tick.
+pub const PLANT_ARR: usize = if crate::config::PLANT_NS != 0 { 2 } else { 0 };
 
 /// Pages of one class owned by this thread: a ring through `Page::next/prev`
 /// with `cur` the page mallocs come from. `cur` points at `EMPTY_PAGE` when
@@ -57,8 +58,9 @@ pub struct Heap {
     pub hot: [u8; ADAPT_ARR],
     pub probe_tick: [u8; ADAPT_ARR],
     pub cooldown: [u8; ADAPT_ARR],
-    /// Planted work: fraction of a spin step carried to the next malloc
-    /// (×1024), so the average work is exact although a step is ~1 ns.
+    /// Planted work: `[0]` the fraction of a spin step carried to the next
+    /// planted malloc (×1024), so the average work is exact although a step
+    /// is ~1 ns; `[1]` mallocs of the path since the last planted one.
     pub plant_carry: [u64; PLANT_ARR],
     /// Link in the pool of recycled heaps.
     pub pool_next: *mut Heap,

@@ -1,6 +1,8 @@
 //! Known answers for the statistics: a build with `HZ4_DEBUG_PLANT_NS=N`
 //! does about N ns of busy work on every malloc of the chosen path
-//! (`HZ4_DEBUG_PLANT_PATH`), so an A/B of it against the same build without
+//! (`HZ4_DEBUG_PLANT_PATH`), or on every K-th with `HZ4_DEBUG_PLANT_EVERY=K`
+//! (N/K ns per malloc on average: the fast lanes spend ~20 ns of CPU per
+//! malloc, so a 2 % plant there is ~0.4 ns), so an A/B of it against the same build without
 //! the plant has a slowdown that is known in advance (planted ns × mallocs
 //! per second of CPU time). `hz-analyze power` and the sequential replay
 //! are validated on such pairs.
@@ -14,7 +16,7 @@
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config::{MID_MAX, PLANT_NS, PLANT_PATH, SMALL_MAX};
+use crate::config::{MID_MAX, PLANT_EVERY, PLANT_NS, PLANT_PATH, SMALL_MAX};
 use crate::heap::Heap;
 
 /// Steps of [`spin`] per µs, fixed point ×1024; 0 until calibrated.
@@ -49,19 +51,55 @@ fn calibrate() -> u64 {
     rate
 }
 
-/// The planted work for a malloc of `size` bytes by the thread of `h`.
-///
-/// # Safety
-/// `h` is the calling thread's heap.
-#[inline(never)]
-pub(crate) unsafe fn work(h: *mut Heap, size: usize) {
-    let on_path = match PLANT_PATH {
+/// Whether a malloc of `size` bytes is on the planted path.
+#[inline(always)]
+fn on_path(size: usize) -> bool {
+    match PLANT_PATH {
         1 => size <= SMALL_MAX || size > MID_MAX,
         2 => size > SMALL_MAX && size <= MID_MAX,
         _ => true,
-    };
+    }
+}
+
+/// Called by every malloc of a planted build: counts the mallocs of the
+/// path and runs the planted work on every `PLANT_EVERY`-th. With
+/// `PLANT_EVERY` = 1 it is the call to [`work`] alone.
+///
+/// # Safety
+/// `h` is the calling thread's heap or the sentinel.
+#[inline(always)]
+pub(crate) unsafe fn tick(h: *mut Heap, size: usize) {
+    if PLANT_EVERY > 1 {
+        // The sentinel (no heap yet) is shared: never written here.
+        if !on_path(size) || crate::heap::is_sentinel(h) {
+            return;
+        }
+        // SAFETY: `h` is the caller's own heap (not the sentinel), whose
+        // state only this thread touches; the array has its two words in
+        // every build that calls this (PLANT_NS != 0).
+        unsafe {
+            let Some(t) = (*h).plant_carry.get_mut(1) else {
+                return;
+            };
+            *t += 1;
+            if *t < PLANT_EVERY {
+                return;
+            }
+            *t = 0;
+        }
+    }
+    // SAFETY: as for this function.
+    unsafe { work(h, size) }
+}
+
+/// The planted work for a malloc of `size` bytes by the thread of `h`.
+///
+/// # Safety
+/// `h` is the calling thread's heap or the sentinel.
+#[inline(never)]
+unsafe fn work(h: *mut Heap, size: usize) {
     // The sentinel (no heap yet): the retried malloc on the new heap plants.
-    if !on_path || crate::heap::is_sentinel(h) {
+    if !on_path(size) || crate::heap::is_sentinel(h) {
         return;
     }
     let mut rate = STEPS_PER_US_X1024.load(Ordering::Relaxed);
@@ -70,7 +108,7 @@ pub(crate) unsafe fn work(h: *mut Heap, size: usize) {
     }
     // Steps ×1024 owed for this malloc plus the fraction left by the last.
     // SAFETY: only the owning thread touches its heap. (The array has its
-    // one word whenever PLANT_NS != 0, the only builds that call this.)
+    // words whenever PLANT_NS != 0, the only builds that call this.)
     let Some(carry) = (unsafe { (*h).plant_carry.first_mut() }) else {
         return;
     };
