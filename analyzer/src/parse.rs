@@ -259,6 +259,11 @@ fn collect_logs(
             }
         };
         if meta.is_dir() {
+            // A lab's discarded warm-up runs (`hz-lab --warmup`) live in
+            // `warmup/` beside the lane directories; they are never data.
+            if p.file_name().is_some_and(|f| f == "warmup") {
+                continue;
+            }
             collect_logs(&p, out, stack, warnings)?;
         } else if p
             .file_name()

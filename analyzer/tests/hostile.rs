@@ -183,6 +183,20 @@ fn cases() -> Vec<Case> {
             stream: Out::Stdout,
         },
         Case {
+            name: "a lab's warmup/ directory is not read",
+            setup: |d| {
+                let h = copy_fixtures(d, "hz4c");
+                let w = h.join("warmup");
+                std::fs::create_dir(&w).unwrap();
+                std::fs::copy(fixture("main_r50"), w.join("main_r50-base-1.log")).unwrap();
+            },
+            args: &["stage-a", "hz4c"],
+            code: 1,
+            want: &["main_r50: 1 run(s)"],
+            not: &["warmup", "same content as"],
+            stream: Out::Stdout,
+        },
+        Case {
             name: "different [BENCH_ARGS] on the two sides",
             setup: |d| {
                 ab(d);

@@ -120,8 +120,8 @@ impl Runner<'_> {
 
     /// `--warmup N`: N discarded runs of each (lane, variant) that has
     /// pending jobs, in plan order, before the first recorded run. Their
-    /// logs go to `warmup/`, which the analyzer never reads. False when
-    /// interrupted.
+    /// logs go to `warmup/`, which the analyzer skips when it walks a
+    /// directory. False when interrupted.
     fn warm_up(&mut self, m: &Manifest, pending: &[Job]) -> Result<bool> {
         let n = m.settings.isolation.warmup;
         let mut seen: Vec<(&str, &str)> = Vec::new();
