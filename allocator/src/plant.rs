@@ -1,9 +1,9 @@
 //! Known answers for the statistics: a build with `HZ4_DEBUG_PLANT_NS=N`
 //! does about N ns of busy work on every malloc of the chosen path
 //! (`HZ4_DEBUG_PLANT_PATH`), or on every K-th with `HZ4_DEBUG_PLANT_EVERY=K`
-//! (N/K ns per malloc on average: the fast lanes spend ~20 ns of CPU per
-//! malloc, so a 2 % plant there is ~0.4 ns), so an A/B of it against the same build without
-//! the plant has a slowdown that is known in advance (planted ns × mallocs
+//! (N/K ns per malloc on average: the fast lanes spend 35-60 ns of CPU per
+//! malloc, so a 2 % plant there is 0.7-1.2 ns), so an A/B of it against the
+//! same build without the plant has a slowdown that is known in advance (planted ns × mallocs
 //! per second of CPU time). `hz-analyze power` and the sequential replay
 //! are validated on such pairs.
 //!
