@@ -69,11 +69,12 @@ fn on_path(size: usize) -> bool {
 /// `h` is the calling thread's heap or the sentinel.
 #[inline(always)]
 pub(crate) unsafe fn tick(h: *mut Heap, size: usize) {
+    // The sentinel (no heap yet) is shared and never written: the retried
+    // malloc on the new heap plants.
+    if !on_path(size) || crate::heap::is_sentinel(h) {
+        return;
+    }
     if PLANT_EVERY > 1 {
-        // The sentinel (no heap yet) is shared: never written here.
-        if !on_path(size) || crate::heap::is_sentinel(h) {
-            return;
-        }
         // SAFETY: `h` is the caller's own heap (not the sentinel), whose
         // state only this thread touches; the array has its two words in
         // every build that calls this (PLANT_NS != 0).
@@ -88,20 +89,16 @@ pub(crate) unsafe fn tick(h: *mut Heap, size: usize) {
             *t = 0;
         }
     }
-    // SAFETY: as for this function.
-    unsafe { work(h, size) }
+    // SAFETY: `h` is the caller's own heap, checked above.
+    unsafe { work(h) }
 }
 
-/// The planted work for a malloc of `size` bytes by the thread of `h`.
+/// The planted work for one malloc on the path by the thread of `h`.
 ///
 /// # Safety
-/// `h` is the calling thread's heap or the sentinel.
+/// `h` is the calling thread's own heap (not the sentinel).
 #[inline(never)]
-unsafe fn work(h: *mut Heap, size: usize) {
-    // The sentinel (no heap yet): the retried malloc on the new heap plants.
-    if !on_path(size) || crate::heap::is_sentinel(h) {
-        return;
-    }
+unsafe fn work(h: *mut Heap) {
     let mut rate = STEPS_PER_US_X1024.load(Ordering::Relaxed);
     if rate == 0 {
         rate = calibrate();

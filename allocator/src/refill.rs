@@ -163,9 +163,9 @@ pub unsafe fn note_emptied(h: *mut Heap, p: *mut Page) {
     }
 }
 
-/// The out-of-line half of `note_emptied`: past `RING_KEEP` pages in the
-/// class, a page that is not the current one goes to the global bin, where
-/// any thread (or class-mate) can take it.
+/// The out-of-line half of `note_emptied`, which has checked that the
+/// class holds more than `RING_KEEP` pages: a page that is not the current
+/// one goes to the global bin, where any thread (or class-mate) can take it.
 ///
 /// # Safety
 /// `h` is the calling thread's heap and owns `p`.
@@ -176,7 +176,7 @@ unsafe fn page_emptied(h: *mut Heap, p: *mut Page) {
     unsafe {
         let bin = (*p).bin as usize;
         let q = &(*h).bins[bin];
-        if q.cur != p && q.npages > crate::config::RING_KEEP {
+        if q.cur != p {
             retire(h, bin, p);
         }
     }
