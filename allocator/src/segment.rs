@@ -24,8 +24,9 @@ const ALL_DATA_PAGES: u64 = !1u64;
 pub struct Segment {
     pub magic: u64,
     pub kind: u8,
-    /// Supply list membership (segment lock).
-    pub in_list: u8,
+    /// Which supply list holds the segment: its longest run of free pages
+    /// (1..=63), or 0 when it is on none (segment lock).
+    pub bucket: u8,
     /// Huge segments: bytes mapped.
     pub huge_len: usize,
     /// Huge segments: bytes from the mapping start that may be non-zero
@@ -138,8 +139,12 @@ pub(crate) fn map_set(seg: *mut Segment, on: bool) -> bool {
 // or, past the bound, is unmapped.
 
 struct Supply {
-    /// Segments that still have free pages.
-    head: UnsafeCell<*mut Segment>,
+    /// Segments that still have free pages, one list per longest free run:
+    /// list `L` holds the segments whose longest run of free pages is `L`
+    /// pages (index 0 unused).
+    lists: UnsafeCell<[*mut Segment; 64]>,
+    /// Bit `L` set while list `L` is non-empty.
+    nonempty: UnsafeCell<u64>,
     /// Completely free segments kept instead of unmapped (linked by `next`).
     spare: UnsafeCell<*mut Segment>,
     /// Bytes of the spare segments (including ones a purge has claimed).
@@ -151,7 +156,8 @@ unsafe impl Sync for Supply {}
 
 pub static SUPPLY_LOCK: Lock = Lock::new();
 static SUPPLY: Supply = Supply {
-    head: UnsafeCell::new(null_mut()),
+    lists: UnsafeCell::new([null_mut(); 64]),
+    nonempty: UnsafeCell::new(0),
     spare: UnsafeCell::new(null_mut()),
     spare_bytes: UnsafeCell::new(0),
 };
@@ -174,7 +180,7 @@ unsafe fn new_segment() -> *mut Segment {
         (*seg).aged_mask = 0;
         (*seg).next = null_mut();
         (*seg).prev = null_mut();
-        (*seg).in_list = 0;
+        (*seg).bucket = 0;
     }
     if !map_set(seg, true) {
         // SAFETY: never published.
@@ -185,57 +191,65 @@ unsafe fn new_segment() -> *mut Segment {
     seg
 }
 
-/// Put `seg` on the supply list if it is not there. Segment lock held.
-unsafe fn link(seg: *mut Segment) {
+/// Length of the longest run of set bits of `mask`.
+fn longest_run(mut mask: u64) -> u32 {
+    let mut n = 0;
+    while mask != 0 {
+        mask &= mask >> 1;
+        n += 1;
+    }
+    n
+}
+
+/// Put `seg` on the supply list its free mask calls for (none when it has
+/// no free page), moving it if its longest free run changed. Segment lock
+/// held; `seg` is not on the spare list.
+unsafe fn relink(seg: *mut Segment) {
     // SAFETY: segment lock held by the caller.
     unsafe {
-        if (*seg).in_list == 0 {
-            let head = *SUPPLY.head.get();
+        let b = longest_run((*seg).free_mask) as u8;
+        if b == (*seg).bucket {
+            return;
+        }
+        unlink(seg);
+        if b != 0 {
+            let lists = &mut *SUPPLY.lists.get();
+            let head = lists[b as usize];
             (*seg).next = head;
             (*seg).prev = null_mut();
             if !head.is_null() {
                 (*head).prev = seg;
             }
-            *SUPPLY.head.get() = seg;
-            (*seg).in_list = 1;
+            lists[b as usize] = seg;
+            *SUPPLY.nonempty.get() |= 1u64 << b;
+            (*seg).bucket = b;
         }
     }
 }
 
-/// Segments a search looks at (beyond those it drops as full) before it
-/// takes a fresh segment instead: bounds the time under the segment lock
-/// when the list is long and fragmented. An unbounded search runs only when
-/// no fresh segment can be had.
-const FIND_LIMIT: usize = 8;
-
-/// Walk the supply list, dropping segments without free pages, and return
-/// the first segment with a page run satisfying `pick` (`need` free pages
-/// at least), or null after `limit` candidates. Segment lock held.
-unsafe fn find(
-    need: u32,
-    limit: usize,
-    mut pick: impl FnMut(u64) -> Option<u32>,
-) -> (*mut Segment, u32) {
-    // SAFETY: list links are only changed under the segment lock we hold.
+/// Best fit: a segment whose longest free run is the shortest one of at
+/// least `k` pages (1..=63), and the start of the first `k`-page run in it;
+/// null when no listed segment has one. Segment lock held.
+unsafe fn find_run(k: u32) -> (*mut Segment, u32) {
+    // SAFETY: the lists are only changed under the segment lock we hold.
     unsafe {
-        let mut cur = *SUPPLY.head.get();
-        let mut seen = 0;
-        while !cur.is_null() && seen < limit {
-            let next = (*cur).next;
-            let mask = (*cur).free_mask;
-            if mask == 0 {
-                unlink(cur);
-            } else {
-                seen += 1;
-                if mask.count_ones() >= need {
-                    if let Some(i) = pick(mask) {
-                        return (cur, i);
-                    }
-                }
+        loop {
+            let fit = *SUPPLY.nonempty.get() & !((1u64 << k) - 1);
+            if fit == 0 {
+                return (null_mut(), 0);
             }
-            cur = next;
+            let seg = (*SUPPLY.lists.get())[fit.trailing_zeros() as usize];
+            if let Some(i) = run_start((*seg).free_mask, k) {
+                return (seg, i);
+            }
+            // A segment whose list is stale (a bug: every mask change
+            // relinks). Move it where it belongs and look again.
+            let before = (*seg).bucket;
+            relink(seg);
+            if (*seg).bucket == before {
+                return (null_mut(), 0);
+            }
         }
-        (null_mut(), 0)
     }
 }
 
@@ -253,7 +267,7 @@ unsafe fn grow() -> *mut Segment {
             new_segment()
         };
         if !seg.is_null() {
-            link(seg);
+            relink(seg);
         }
         seg
     }
@@ -284,7 +298,9 @@ pub fn take_pages(out: &mut [*mut Page]) -> usize {
     // SAFETY: segment lock held for the whole loop.
     unsafe {
         while n < out.len() {
-            let (mut seg, _) = find(1, usize::MAX, |m| if m != 0 { Some(0) } else { None });
+            // The most fragmented segment first: single pages fill short
+            // holes and leave long runs for spans.
+            let (mut seg, _) = find_run(1);
             if seg.is_null() {
                 seg = grow();
                 if seg.is_null() {
@@ -299,6 +315,7 @@ pub fn take_pages(out: &mut [*mut Page]) -> usize {
                 out[n] = core::ptr::addr_of_mut!((*seg).pages).cast::<Page>().add(i);
                 n += 1;
             }
+            relink(seg);
         }
     }
     SUPPLY_LOCK.unlock();
@@ -337,7 +354,7 @@ pub fn take_span(k: u32) -> *mut Page {
     SUPPLY_LOCK.lock();
     // SAFETY: segment lock held.
     let page = unsafe {
-        let (mut seg, mut i) = find(k, FIND_LIMIT, |m| run_start(m, k));
+        let (mut seg, mut i) = find_run(k);
         if seg.is_null() {
             seg = grow();
             i = if seg.is_null() {
@@ -346,14 +363,11 @@ pub fn take_span(k: u32) -> *mut Page {
                 run_start((*seg).free_mask, k).unwrap_or(0)
             };
         }
-        if seg.is_null() {
-            // No fresh segment: search the whole list after all.
-            (seg, i) = find(k, usize::MAX, |m| run_start(m, k));
-        }
         if seg.is_null() || i == 0 {
             null_mut()
         } else {
             claim(seg, run_bits(i, k));
+            relink(seg);
             core::ptr::addr_of_mut!((*seg).pages)
                 .cast::<Page>()
                 .add(i as usize)
@@ -414,7 +428,7 @@ unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool, aged: bool) -> Ba
                 Back::Unmapped
             }
         } else {
-            link(seg);
+            relink(seg);
             Back::Listed
         }
     }
@@ -555,6 +569,7 @@ pub unsafe fn give_runs_exit(runs: &mut [(*mut Page, u32)]) -> usize {
                     if bits != 0 {
                         (*seg).free_mask &= !bits;
                         (*seg).aged_mask &= !bits;
+                        relink(seg);
                         jobs[n] = Job {
                             seg,
                             bits,
@@ -668,16 +683,20 @@ pub unsafe fn give_pages(pages: &[*mut Page]) {
     SUPPLY_LOCK.unlock();
 }
 
-/// Remove `seg` from the supply list. Segment lock held.
+/// Remove `seg` from its supply list, if it is on one. Segment lock held.
 unsafe fn unlink(seg: *mut Segment) {
     // SAFETY: segment lock held by the caller.
     unsafe {
-        if (*seg).in_list == 0 {
+        let b = (*seg).bucket as usize;
+        if b == 0 {
             return;
         }
         let (prev, next) = ((*seg).prev, (*seg).next);
         if prev.is_null() {
-            *SUPPLY.head.get() = next;
+            (*SUPPLY.lists.get())[b] = next;
+            if next.is_null() {
+                *SUPPLY.nonempty.get() &= !(1u64 << b);
+            }
         } else {
             (*prev).next = next;
         }
@@ -686,7 +705,7 @@ unsafe fn unlink(seg: *mut Segment) {
         }
         (*seg).next = null_mut();
         (*seg).prev = null_mut();
-        (*seg).in_list = 0;
+        (*seg).bucket = 0;
     }
 }
 
@@ -786,22 +805,32 @@ pub fn purge(force: bool) -> usize {
         SUPPLY_LOCK.lock();
         // SAFETY: segment lock held while the lists and masks are read and claimed.
         unsafe {
-            let mut seg = *SUPPLY.head.get();
-            while !seg.is_null() && n < PURGE_BATCH {
-                let cand = (*seg).free_mask & (*seg).dirty_mask;
-                let bits = if force { cand } else { cand & (*seg).aged_mask };
-                (*seg).aged_mask = cand & !bits;
-                if bits != 0 {
-                    (*seg).free_mask &= !bits;
-                    jobs[n] = Job {
-                        seg,
-                        bits,
-                        purged: 0,
-                        spare: false,
-                    };
-                    n += 1;
+            let mut lists = *SUPPLY.nonempty.get();
+            while lists != 0 && n < PURGE_BATCH {
+                let b = lists.trailing_zeros() as usize;
+                lists &= lists - 1;
+                let mut seg = (*SUPPLY.lists.get())[b];
+                while !seg.is_null() && n < PURGE_BATCH {
+                    let cand = (*seg).free_mask & (*seg).dirty_mask;
+                    let bits = if force { cand } else { cand & (*seg).aged_mask };
+                    (*seg).aged_mask = cand & !bits;
+                    if bits != 0 {
+                        (*seg).free_mask &= !bits;
+                        jobs[n] = Job {
+                            seg,
+                            bits,
+                            purged: 0,
+                            spare: false,
+                        };
+                        n += 1;
+                    }
+                    seg = (*seg).next;
                 }
-                seg = (*seg).next;
+            }
+            // Claimed pages left their free masks: move those segments to
+            // the lists they belong on now that the walk is over.
+            for j in jobs[..n].iter() {
+                relink(j.seg);
             }
             // Spare segments: claim a whole one by taking it off the list.
             let mut prev: *mut *mut Segment = SUPPLY.spare.get();
@@ -858,7 +887,17 @@ pub fn for_each_segment(mut f: impl FnMut(*mut Segment)) {
 
 #[cfg(test)]
 mod tests {
-    use super::run_start;
+    use super::{longest_run, run_start};
+
+    #[test]
+    fn longest_run_measures_the_widest_hole() {
+        assert_eq!(longest_run(0), 0);
+        assert_eq!(longest_run(1), 1);
+        assert_eq!(longest_run(0b1011_0111), 3);
+        assert_eq!(longest_run(!1u64), 63);
+        assert_eq!(longest_run(!0u64), 64);
+        assert_eq!(longest_run(0x8000_0000_0000_0001), 1);
+    }
 
     #[test]
     fn run_start_finds_lowest_run() {
