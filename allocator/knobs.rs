@@ -196,6 +196,20 @@ pub const KNOBS: &[Knob] = &[
         "completely free 4 MiB segments kept mapped (purged) for reuse instead of unmapped, in MiB",
     ),
     int(
+        "HZ4_DIRTY_MIN_MB",
+        16,
+        0,
+        65536,
+        "free committed pages the segment supply may hold at any time, in MiB, before it purges at once (the floor of the dirty bound)",
+    ),
+    int(
+        "HZ4_DIRTY_PCT",
+        12,
+        0,
+        1000,
+        "the dirty bound grows to this percentage of the pages handed out, when that is above HZ4_DIRTY_MIN_MB",
+    ),
+    int(
         "HZ4_PURGE_DELAY_MS",
         1000,
         0,

@@ -39,6 +39,10 @@ pub const HUGE_PURGE_MS: u64 = knobs::HZ4_HUGE_PURGE_MS;
 pub const LARGE_TCACHE_BYTES: usize = (knobs::HZ4_LARGE_TCACHE_KB as usize) << 10;
 /// Bound of the completely free segments kept mapped, in bytes.
 pub const SPARE_BYTES: usize = (knobs::HZ4_SPARE_SEGMENTS_MB as usize) << 20;
+/// Floor of the supply's dirty bound, in pages.
+pub const DIRTY_MIN_PAGES: usize = ((knobs::HZ4_DIRTY_MIN_MB as usize) << 20) / PAGE_SIZE;
+/// The dirty bound's share of the pages handed out, in percent.
+pub const DIRTY_PCT: usize = knobs::HZ4_DIRTY_PCT as usize;
 /// Free memory unused for this long (up to twice it) is purged.
 pub const PURGE_DELAY_NS: u64 = knobs::HZ4_PURGE_DELAY_MS * 1_000_000;
 /// Purge with MADV_FREE instead of MADV_DONTNEED.

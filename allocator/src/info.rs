@@ -7,7 +7,7 @@
 //! figures taken while other threads allocate are approximate (exact at
 //! rest). Nothing here allocates.
 
-use crate::config::{PAGES_PER_SEG, PAGE_SHIFT, SEG_SIZE};
+use crate::config::{PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_SIZE};
 use crate::page::{self, Page, KIND_LARGE, KIND_MID, KIND_SMALL};
 use crate::segment::{for_each_segment, Segment, SEG_HUGE};
 use core::ptr::{addr_of, read_volatile};
@@ -36,6 +36,13 @@ pub struct MemInfo {
     /// `madvise` purges so far: calls and bytes.
     pub purge_calls: usize,
     pub purged_bytes: usize,
+    /// Free pages of the segment supply not purged since use, in bytes: the
+    /// supply's running count, and the same figure summed over the segments'
+    /// masks (the two agree unless the accounting is broken), and the dirty
+    /// bound the count is held to.
+    pub supply_dirty: usize,
+    pub supply_dirty_walk: usize,
+    pub supply_dirty_bound: usize,
 }
 
 impl MemInfo {
@@ -105,8 +112,13 @@ pub fn snapshot() -> MemInfo {
             }
             m.segments += 1;
             m.in_use += segment_in_use(seg);
+            let free = read_volatile(addr_of!((*seg).free_mask));
+            let dirty = read_volatile(addr_of!((*seg).dirty_mask));
+            m.supply_dirty_walk += (free & dirty).count_ones() as usize * PAGE_SIZE;
         }
     });
+    m.supply_dirty = crate::segment::dirty_bytes();
+    m.supply_dirty_bound = crate::segment::dirty_bound_bytes();
     crate::segment::SUPPLY_LOCK.unlock();
     m.mapped = crate::os::mapped_bytes();
     m.committed = crate::os::committed_bytes();
@@ -267,7 +279,11 @@ pub fn format_stats(m: &MemInfo, out: &mut StackText<1024>) {
     out.num(m.purge_calls);
     out.push(b" calls, ");
     out.bytes(m.purged_bytes);
-    out.push(b"\n");
+    out.push(b"\n  supply dirty:    ");
+    out.bytes(m.supply_dirty);
+    out.push(b" (bound ");
+    out.bytes(m.supply_dirty_bound);
+    out.push(b")\n");
 }
 
 /// Write the `malloc_stats` summary to stderr with one `write(2)`.

@@ -5,13 +5,14 @@
 //! pages for large spans), guarded by the one segment lock.
 
 use crate::config::{
-    PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT, SEG_SIZE, SPARE_BYTES,
+    DIRTY_MIN_PAGES, DIRTY_PCT, PAGES_PER_SEG, PAGE_SHIFT, PAGE_SIZE, SEG_MASK, SEG_SHIFT,
+    SEG_SIZE, SPARE_BYTES,
 };
 use crate::page::Page;
 use crate::sync::Lock;
 use core::cell::UnsafeCell;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub const SEG_MAGIC: u64 = 0x687a_345f_7365_676d; // "hz4_segm"
 pub const SEG_NORMAL: u8 = 1;
@@ -162,6 +163,81 @@ static SUPPLY: Supply = Supply {
     spare_bytes: UnsafeCell::new(0),
 };
 
+// ---- supply counts and the dirty bound -------------------------------------
+//
+// The supply counts, under the segment lock, its free pages and its free
+// dirty (possibly committed) pages, over the listed and the spare segments,
+// and the data pages of every normal segment. The counts are atomics only
+// so that `over_dirty` can read them without the lock (a stale read just
+// moves a purge to the next give). Free dirty memory beyond the dirty bound
+// -- `HZ4_DIRTY_MIN_MB`, or `HZ4_DIRTY_PCT` percent of the pages handed out
+// when that is more -- is purged by the give that crossed it, so a program
+// that frees most of its memory and then idles keeps no more than the bound
+// committed in the supply, with no purge round needed.
+
+/// Free pages in the supply.
+static FREE_PAGES: AtomicUsize = AtomicUsize::new(0);
+/// Free dirty pages in the supply.
+static DIRTY_PAGES: AtomicUsize = AtomicUsize::new(0);
+/// Data pages of all normal segments.
+static SEG_PAGES: AtomicUsize = AtomicUsize::new(0);
+
+/// `seg`'s free pages and free dirty pages. Segment lock held.
+#[inline]
+unsafe fn tally(seg: *mut Segment) -> (usize, usize) {
+    // SAFETY: segment lock held by the caller.
+    unsafe {
+        let free = (*seg).free_mask;
+        (
+            free.count_ones() as usize,
+            (free & (*seg).dirty_mask).count_ones() as usize,
+        )
+    }
+}
+
+/// Add the change of `seg`'s tally since `before` to the supply counts.
+/// Segment lock held (the counts are only written under it).
+#[inline]
+unsafe fn retally(seg: *mut Segment, before: (usize, usize)) {
+    // SAFETY: segment lock held by the caller.
+    let now = unsafe { tally(seg) };
+    adjust(&FREE_PAGES, before.0, now.0);
+    adjust(&DIRTY_PAGES, before.1, now.1);
+}
+
+#[inline]
+fn adjust(count: &AtomicUsize, before: usize, now: usize) {
+    if now != before {
+        let v = count.load(Ordering::Relaxed);
+        count.store(v.wrapping_add(now).wrapping_sub(before), Ordering::Relaxed);
+    }
+}
+
+/// Pages of free dirty memory the supply may hold now.
+#[inline]
+fn dirty_bound() -> usize {
+    let out = SEG_PAGES
+        .load(Ordering::Relaxed)
+        .saturating_sub(FREE_PAGES.load(Ordering::Relaxed));
+    (out * DIRTY_PCT / 100).max(DIRTY_MIN_PAGES)
+}
+
+/// Whether the supply holds more free dirty pages than the bound.
+#[inline]
+fn over_dirty() -> bool {
+    DIRTY_PAGES.load(Ordering::Relaxed) > dirty_bound()
+}
+
+/// The supply's free dirty bytes (telemetry and tests).
+pub fn dirty_bytes() -> usize {
+    DIRTY_PAGES.load(Ordering::Relaxed) * PAGE_SIZE
+}
+
+/// The dirty bound now, in bytes (telemetry).
+pub fn dirty_bound_bytes() -> usize {
+    dirty_bound() * PAGE_SIZE
+}
+
 /// Map and register a fresh normal segment. Segment lock held.
 unsafe fn new_segment() -> *mut Segment {
     let raw = crate::os::map_aligned(SEG_SIZE, SEG_SIZE);
@@ -188,6 +264,9 @@ unsafe fn new_segment() -> *mut Segment {
         return null_mut();
     }
     crate::stats::supply_new_segment();
+    let data = ALL_DATA_PAGES.count_ones() as usize;
+    adjust(&FREE_PAGES, 0, data);
+    adjust(&SEG_PAGES, 0, data);
     seg
 }
 
@@ -278,6 +357,7 @@ unsafe fn grow() -> *mut Segment {
 unsafe fn claim(seg: *mut Segment, bits: u64) {
     // SAFETY: segment lock held by the caller.
     unsafe {
+        let before = tally(seg);
         let clean = bits & !(*seg).dirty_mask;
         if clean != 0 {
             crate::os::note_recommit(clean.count_ones() as usize * PAGE_SIZE);
@@ -285,6 +365,7 @@ unsafe fn claim(seg: *mut Segment, bits: u64) {
         (*seg).free_mask &= !bits;
         (*seg).dirty_mask |= bits;
         (*seg).aged_mask &= !bits;
+        retally(seg, before);
     }
 }
 
@@ -406,6 +487,7 @@ enum Back {
 unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool, aged: bool) -> Back {
     // SAFETY: segment lock held by the caller; the pages are dead.
     unsafe {
+        let before = tally(seg);
         (*seg).free_mask |= bits;
         if purged {
             (*seg).dirty_mask &= !bits;
@@ -419,8 +501,13 @@ unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool, aged: bool) -> Ba
                 (*seg).next = *SUPPLY.spare.get();
                 *SUPPLY.spare.get() = seg;
                 *SUPPLY.spare_bytes.get() += SEG_SIZE;
+                retally(seg, before);
                 Back::Spare
             } else {
+                // The segment leaves the supply, and its pages its counts.
+                adjust(&FREE_PAGES, before.0, 0);
+                adjust(&DIRTY_PAGES, before.1, 0);
+                adjust(&SEG_PAGES, ALL_DATA_PAGES.count_ones() as usize, 0);
                 map_set(seg, false);
                 let clean = ALL_DATA_PAGES & !(*seg).dirty_mask;
                 crate::os::note_recommit(clean.count_ones() as usize * PAGE_SIZE);
@@ -428,6 +515,7 @@ unsafe fn put_back(seg: *mut Segment, bits: u64, purged: bool, aged: bool) -> Ba
                 Back::Unmapped
             }
         } else {
+            retally(seg, before);
             relink(seg);
             Back::Listed
         }
@@ -456,6 +544,9 @@ pub unsafe fn give_span(first: *mut Page, k: u32) {
         put_back(seg, run_bits(i, k), false, false);
     }
     SUPPLY_LOCK.unlock();
+    if over_dirty() {
+        purge_excess();
+    }
 }
 
 /// Purge and return dead runs `(first page, pages)`: sorted by address,
@@ -502,6 +593,9 @@ pub unsafe fn give_runs_purged(runs: &mut [(*mut Page, u32)]) -> usize {
         }
     }
     SUPPLY_LOCK.unlock();
+    if over_dirty() {
+        bytes += purge_excess();
+    }
     bytes
 }
 
@@ -567,8 +661,10 @@ pub unsafe fn give_runs_exit(runs: &mut [(*mut Page, u32)]) -> usize {
                     let bits =
                         long_runs((*seg).free_mask & (*seg).dirty_mask, EXIT_PURGE_MIN_PAGES);
                     if bits != 0 {
+                        let before = tally(seg);
                         (*seg).free_mask &= !bits;
                         (*seg).aged_mask &= !bits;
+                        retally(seg, before);
                         relink(seg);
                         jobs[n] = Job {
                             seg,
@@ -599,7 +695,11 @@ pub unsafe fn give_runs_exit(runs: &mut [(*mut Page, u32)]) -> usize {
     }
     SUPPLY_LOCK.unlock();
     // SAFETY: the jobs' pages were claimed above.
-    unsafe { run_jobs(&mut jobs[..n]) }
+    let mut bytes = unsafe { run_jobs(&mut jobs[..n]) };
+    if over_dirty() {
+        bytes += purge_excess();
+    }
+    bytes
 }
 
 /// Dead runs collected for `give_runs_purged` (or, for an exiting thread,
@@ -681,6 +781,9 @@ pub unsafe fn give_pages(pages: &[*mut Page]) {
         }
     }
     SUPPLY_LOCK.unlock();
+    if over_dirty() {
+        purge_excess();
+    }
 }
 
 /// Remove `seg` from its supply list, if it is on one. Segment lock held.
@@ -707,6 +810,77 @@ unsafe fn unlink(seg: *mut Segment) {
         (*seg).prev = null_mut();
         (*seg).bucket = 0;
     }
+}
+
+/// Purge free dirty pages until the supply holds no more than half its
+/// dirty bound: spare segments first, then the listed segments with the
+/// longest free runs (the least used ones). Run after a give that left the
+/// supply over the bound; the caller holds no allocator lock. Returns the
+/// bytes purged.
+#[cold]
+#[inline(never)]
+fn purge_excess() -> usize {
+    let mut jobs = [Job::EMPTY; PURGE_BATCH];
+    let mut n = 0;
+    SUPPLY_LOCK.lock();
+    // SAFETY: segment lock held while the lists and masks are read and claimed.
+    unsafe {
+        let target = dirty_bound() / 2;
+        // Spare segments claimed here keep counting until `run_jobs`
+        // purges them, so track the goal locally.
+        let mut dirty = DIRTY_PAGES.load(Ordering::Relaxed);
+        let mut prev: *mut *mut Segment = SUPPLY.spare.get();
+        while !(*prev).is_null() && n < PURGE_BATCH && dirty > target {
+            let seg = *prev;
+            let bits = (*seg).dirty_mask;
+            if bits != 0 {
+                *prev = (*seg).next;
+                (*seg).next = null_mut();
+                (*seg).aged_mask = 0;
+                jobs[n] = Job {
+                    seg,
+                    bits,
+                    purged: 0,
+                    spare: true,
+                };
+                n += 1;
+                dirty = dirty.saturating_sub(bits.count_ones() as usize);
+            } else {
+                prev = core::ptr::addr_of_mut!((*seg).next);
+            }
+        }
+        let mut lists = *SUPPLY.nonempty.get();
+        while lists != 0 && n < PURGE_BATCH && dirty > target {
+            let b = 63 - lists.leading_zeros() as usize;
+            lists &= !(1u64 << b);
+            let mut seg = (*SUPPLY.lists.get())[b];
+            while !seg.is_null() && n < PURGE_BATCH && dirty > target {
+                let bits = (*seg).free_mask & (*seg).dirty_mask;
+                if bits != 0 {
+                    let before = tally(seg);
+                    (*seg).free_mask &= !bits;
+                    (*seg).aged_mask &= !bits;
+                    retally(seg, before);
+                    jobs[n] = Job {
+                        seg,
+                        bits,
+                        purged: 0,
+                        spare: false,
+                    };
+                    n += 1;
+                    dirty = dirty.saturating_sub(bits.count_ones() as usize);
+                }
+                seg = (*seg).next;
+            }
+        }
+        for j in jobs[..n].iter().filter(|j| !j.spare) {
+            relink(j.seg);
+        }
+    }
+    SUPPLY_LOCK.unlock();
+    crate::stats::note_dirty_trim();
+    // SAFETY: the jobs' pages were claimed above.
+    unsafe { run_jobs(&mut jobs[..n]) }
 }
 
 /// Segments one purge round claims at most (the batch between two lock holds).
@@ -754,7 +928,9 @@ unsafe fn run_jobs(jobs: &mut [Job]) -> usize {
     unsafe {
         for j in jobs.iter() {
             let (claimed, purged) = (j.bits, j.purged);
+            let before = tally(j.seg);
             (*j.seg).dirty_mask &= !purged;
+            retally(j.seg, before);
             if j.spare {
                 (*j.seg).aged_mask &= !purged;
                 (*j.seg).next = *SUPPLY.spare.get();
@@ -815,7 +991,9 @@ pub fn purge(force: bool) -> usize {
                     let bits = if force { cand } else { cand & (*seg).aged_mask };
                     (*seg).aged_mask = cand & !bits;
                     if bits != 0 {
+                        let before = tally(seg);
                         (*seg).free_mask &= !bits;
+                        retally(seg, before);
                         jobs[n] = Job {
                             seg,
                             bits,
@@ -829,7 +1007,7 @@ pub fn purge(force: bool) -> usize {
             }
             // Claimed pages left their free masks: move those segments to
             // the lists they belong on now that the walk is over.
-            for j in jobs[..n].iter() {
+            for j in jobs[..n].iter().filter(|j| !j.spare) {
                 relink(j.seg);
             }
             // Spare segments: claim a whole one by taking it off the list.

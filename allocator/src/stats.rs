@@ -94,6 +94,14 @@ pub(crate) fn note_segment_unmapped() {
     }
 }
 
+/// The supply went past its dirty bound and purged at once.
+#[inline]
+pub(crate) fn note_dirty_trim() {
+    if STATS {
+        hz4_stats::MEM.dirty_trims.inc_shared();
+    }
+}
+
 /// A huge malloc was served from the huge cache.
 #[inline]
 pub(crate) fn note_huge_cache_hit() {

@@ -208,6 +208,90 @@ fn joined_threads_give_memory_back() {
     run_child("child_threads");
 }
 
+// ---- idle threads -------------------------------------------------------------
+
+const IDLE_THREADS: usize = 8;
+
+#[test]
+#[ignore = "run in a child process by idle_threads_hold_little_after_freeing"]
+fn child_idle() {
+    let base = rss();
+    let done = std::sync::Arc::new(std::sync::Barrier::new(IDLE_THREADS + 1));
+    let leave = std::sync::Arc::new(std::sync::Barrier::new(IDLE_THREADS + 1));
+    let hs: Vec<_> = (0..IDLE_THREADS)
+        .map(|t| {
+            let (d, l) = (done.clone(), leave.clone());
+            std::thread::spawn(move || {
+                // 200 MiB of 64 KiB..4 MiB buffers, 16 live at a time.
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
+                let mut live = std::collections::VecDeque::new();
+                let mut touched = 0;
+                while touched < 200 * MIB {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let size = (64 << 10) + (x as usize) % ((4 << 20) - (64 << 10));
+                    live.extend(fill(size, size));
+                    touched += size;
+                    if live.len() > 16 {
+                        free_all(live.pop_front().into_iter().collect());
+                    }
+                }
+                free_all(live.into_iter().collect());
+                d.wait();
+                l.wait(); // idle, blocked, until the main thread has measured
+            })
+        })
+        .collect();
+    done.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    let idle = rss();
+    let m = hz4::info::snapshot();
+    leave.wait();
+    for h in hs {
+        h.join().unwrap();
+    }
+    eprintln!(
+        "base {} MiB, {IDLE_THREADS} idle threads {} MiB; supply dirty {} MiB (walk {} MiB, bound {} MiB)",
+        mib(base),
+        mib(idle),
+        mib(m.supply_dirty),
+        mib(m.supply_dirty_walk),
+        mib(m.supply_dirty_bound)
+    );
+    // The supply's running count is what its masks say.
+    assert_eq!(
+        m.supply_dirty, m.supply_dirty_walk,
+        "supply dirty count drifted"
+    );
+    assert!(
+        m.supply_dirty <= m.supply_dirty_bound,
+        "supply holds {} MiB dirty, over its bound of {} MiB",
+        mib(m.supply_dirty),
+        mib(m.supply_dirty_bound)
+    );
+    // What the idle threads hold is the caches (span caches, huge cache,
+    // spare segments, each bounded in bytes) and the supply's dirty bound,
+    // not the ~256 MiB the threads had live at their peak.
+    let caches = hz4::config::LARGE_CACHE_BYTES
+        + IDLE_THREADS * hz4::config::LARGE_TCACHE_BYTES
+        + hz4::config::HUGE_CACHE_BYTES
+        + hz4::config::SPARE_BYTES
+        + m.supply_dirty_bound;
+    assert!(
+        idle <= base + caches + 16 * MIB,
+        "rss {} MiB with {IDLE_THREADS} idle threads, base {} MiB, caches and dirty bound {} MiB",
+        mib(idle),
+        mib(base),
+        mib(caches)
+    );
+}
+
+#[test]
+fn idle_threads_hold_little_after_freeing() {
+    run_child("child_idle");
+}
+
 // ---- malloc_trim ------------------------------------------------------------
 
 #[test]

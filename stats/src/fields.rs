@@ -287,6 +287,7 @@ stat_fields! {
             counter purged_bytes: "Bytes covered by those calls.";
             counter segments_unmapped: "Normal segments unmapped because all their pages were free.";
             counter huge_cache_hit: "Huge mallocs served from the cache of freed huge mappings (no mmap).";
+            counter dirty_trims: "Purges run at once by a give that left more free committed memory in the segment supply than the dirty bound (HZ4_DIRTY_MIN_MB, HZ4_DIRTY_PCT).";
         }
     }
 }
