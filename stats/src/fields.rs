@@ -336,8 +336,8 @@ mod tests {
             assert!(!k.doc.is_empty());
         }
         assert!(field("no_such_key").is_none());
-        // 40 + 2 + 6 + 18 + 4 + 6.
-        assert_eq!(KEYS.len(), 76);
+        // 40 + 2 + 6 + 18 + 4 + 7.
+        assert_eq!(KEYS.len(), 77);
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn check_fixture(name: &str) {
     assert_eq!(want.len(), 4, "{name}: expected 4 stats lines");
     let n = load_values(&want);
     let mem_keys = KEYS.iter().filter(|k| k.line == Line::Mem).count();
-    assert_eq!(mem_keys, 6);
+    assert_eq!(mem_keys, 7);
     assert_eq!(
         n,
         KEYS.len() - 6 - mem_keys,

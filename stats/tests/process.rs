@@ -86,7 +86,7 @@ fn check_dump_lines(text: &str) {
     );
     assert_eq!(
         tagged[6],
-        "[HZ4_MEM_STATS] mapped_bytes=0 committed_bytes=0 purge_calls=0 purged_bytes=0 segments_unmapped=0 huge_cache_hit=0"
+        "[HZ4_MEM_STATS] mapped_bytes=0 committed_bytes=0 purge_calls=0 purged_bytes=0 segments_unmapped=0 huge_cache_hit=0 dirty_trims=0"
     );
 }
 
