@@ -195,6 +195,15 @@ pub const KNOBS: &[Knob] = &[
         65536,
         "completely free 4 MiB segments kept mapped (purged) for reuse instead of unmapped, in MiB",
     ),
+    Knob {
+        name: "HZ4_SMALL_CLASSES_PER_DOUBLING",
+        default: 4,
+        min: 1,
+        max: 64,
+        pow2: true,
+        requires: &[],
+        doc: "small size classes per power of two above 128 B (16-byte steps up to 128 B; 64: 16-byte steps up to 2048 B, 128 classes)",
+    },
     int(
         "HZ4_DIRTY_MIN_MB",
         16,

@@ -34,9 +34,10 @@ pub fn malloc(size: usize) -> *mut u8 {
         // `size - 1` wraps for 0, which takes the other path (as size 1).
         let s1 = size.wrapping_sub(1);
         if s1 < SMALL_MAX {
-            // Class small_class(size) = (s1 >> 4) + 1, whose queue is at
+            // Step small_class(size) = (s1 >> 4) + 1, whose queue is at
             // byte offset (s1 & !15) + 16 of the 16-byte queue array: the
-            // index needs no shift.
+            // index needs no shift. A step that aliases a bigger class
+            // mirrors that class's current page (`refill::set_cur`).
             let q = (*h)
                 .bins
                 .as_ptr()

@@ -67,9 +67,53 @@ pub const PAGES_PER_SEG: usize = SEG_SIZE / PAGE_SIZE;
 /// Largest span (in pages) carved inside a segment; bigger ones are huge mappings.
 pub const MAX_SPAN_PAGES: usize = PAGES_PER_SEG - 1;
 
-/// Small objects: 1..=2048 bytes in 16-byte classes 1..=128.
+/// Small objects: 1..=2048 bytes. The fast path indexes a queue per
+/// 16-byte step (`small_class`, steps 1..=128); the classes themselves are
+/// 16 bytes apart up to 128 B and `SMALL_PER_DOUBLING` per power of two
+/// above (default 4: 160, 192, 224, 256, 320, ... 2048, 24 classes in all).
+/// A step that is not a class's own size is an **alias**: its queue mirrors
+/// the current page of the class above it (`small_canon`), and every
+/// other per-class structure lives on the class's own step only.
 pub const SMALL_MAX: usize = 2048;
 pub const SMALL_CLASSES: usize = SMALL_MAX / 16 + 1;
+/// Small classes per power of two above 128 B (a power of two; 64 gives
+/// 16-byte steps everywhere, the 128 classes of earlier builds).
+pub const SMALL_PER_DOUBLING: usize = knobs::HZ4_SMALL_CLASSES_PER_DOUBLING as usize;
+
+/// Object size of the small class serving `size` (0..=SMALL_MAX; 0 as 1).
+pub const fn small_class_size(size: usize) -> usize {
+    if size <= 128 {
+        return if size == 0 { 16 } else { (size + 15) & !15 };
+    }
+    // 2^top <= size - 1 < 2^(top + 1): the class spacing is 2^top / N.
+    let top = usize::BITS - 1 - (size - 1).leading_zeros();
+    let mut g = (1usize << top) / SMALL_PER_DOUBLING;
+    if g < 16 {
+        g = 16;
+    }
+    (size + g - 1) & !(g - 1)
+}
+
+/// The class step (its own bin) of small step `bin` (1..SMALL_CLASSES).
+#[inline]
+pub const fn small_canon(bin: usize) -> usize {
+    small_class_size(bin * 16) / 16
+}
+
+/// For each small class step `c`: the first step whose queue mirrors it
+/// (`c` itself when it has no alias). Aliases of `c` are `SMALL_FIRST[c]..c`.
+pub static SMALL_FIRST: [u8; SMALL_CLASSES] = {
+    let mut t = [0u8; SMALL_CLASSES];
+    let mut b = 1;
+    while b < SMALL_CLASSES {
+        let c = small_canon(b);
+        if t[c] == 0 {
+            t[c] = b as u8;
+        }
+        b += 1;
+    }
+    t
+};
 /// Mid objects: 2049..=65536 bytes in 256-byte classes; class index is
 /// `(size - 1) / 256`, so indexes 8..=255 are used and `MID_SC_COUNT` = 256.
 pub const MID_MAX: usize = 65536;
@@ -115,7 +159,11 @@ pub const fn mid_class(size: usize) -> usize {
 /// Object size of bin `bin` (small, mid or XL).
 pub const fn bin_block_size(bin: usize) -> usize {
     if bin < SMALL_CLASSES {
-        bin * 16
+        if bin == 0 {
+            0
+        } else {
+            small_class_size(bin * 16)
+        }
     } else if bin < XL_FIRST {
         (bin - SMALL_CLASSES + 1) * 256
     } else {
@@ -173,15 +221,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_classes_round_up_to_16() {
+    fn small_steps_map_to_classes_that_fit() {
         assert_eq!(small_class(1), 1);
         assert_eq!(small_class(16), 1);
         assert_eq!(small_class(17), 2);
         assert_eq!(small_class(2048), 128);
         assert_eq!(bin_block_size(small_class(2048)), 2048);
+        let mut classes = 0;
         for size in 1..=SMALL_MAX {
             let b = bin_block_size(small_class(size));
-            assert!(b >= size && b - size < 16, "size {size} -> {b}");
+            // The class fits, wastes less than one spacing (16 B up to
+            // 128 B, else a 1/N share of the power of two below), and is a
+            // class's own step.
+            let spacing = if size <= 128 {
+                16
+            } else {
+                (size.next_power_of_two() / 2 / SMALL_PER_DOUBLING).max(16)
+            };
+            assert!(b >= size && b - size < spacing, "size {size} -> {b}");
+            assert_eq!(b % 16, 0);
+            assert_eq!(small_canon(b / 16), b / 16, "size {size} -> {b}");
+            assert_eq!(small_canon(small_class(size)), b / 16);
+            if b == size {
+                classes += 1;
+            }
+        }
+        // Eight 16-byte classes up to 128 B, then N per doubling (at most
+        // one per 16-byte step).
+        let mut want = 8;
+        for top in [128usize, 256, 512, 1024] {
+            want += SMALL_PER_DOUBLING.min(top / 16);
+        }
+        assert_eq!(classes, want);
+        // Alias ranges tile the steps: every step lies in exactly one
+        // class's range SMALL_FIRST[c]..=c.
+        for b in 1..SMALL_CLASSES {
+            let c = small_canon(b);
+            assert!(
+                SMALL_FIRST[c] as usize <= b && b <= c,
+                "step {b} -> class {c}"
+            );
+            if b > 1 && small_canon(b - 1) != c {
+                assert_eq!(SMALL_FIRST[c] as usize, b);
+            }
         }
     }
 

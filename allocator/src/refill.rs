@@ -3,28 +3,43 @@
 //! the other pages this thread owns in the class (retiring surplus empty
 //! ones), and finally the lock path (global bin or a new page).
 
-use crate::config::{mid_bin, PAGE_WALK, RESV_PAGES};
+use crate::config::{mid_bin, small_canon, PAGE_WALK, RESV_PAGES, SMALL_CLASSES, SMALL_FIRST};
 use crate::heap::{empty_page, Heap};
 use crate::page::{self, Page};
 use crate::stats::{count, count_event};
+
+/// Make `p` the current page of class `bin` (a class's own step), and of
+/// the small steps that alias it (`config::SMALL_FIRST`), so the fast path
+/// of every size the class serves pops from the same page.
+#[inline]
+unsafe fn set_cur(h: *mut Heap, bin: usize, p: *mut Page) {
+    // SAFETY: `h` is the caller's heap; alias steps are below `bin`.
+    unsafe {
+        (*h).bins[bin].cur = p;
+        if bin < SMALL_CLASSES {
+            for a in SMALL_FIRST[bin] as usize..bin {
+                (*h).bins[a].cur = p;
+            }
+        }
+    }
+}
 
 /// Make `p` (owned by `h`, not in the ring) the current page of its class.
 unsafe fn ring_insert(h: *mut Heap, bin: usize, p: *mut Page) {
     // SAFETY: `h` is the caller's heap and `p` a page it owns.
     unsafe {
-        let q = &mut (*h).bins[bin];
-        if q.cur == empty_page() {
+        let cur = (*h).bins[bin].cur;
+        if cur == empty_page() {
             (*p).next = p;
             (*p).prev = p;
         } else {
-            let cur = q.cur;
             (*p).next = (*cur).next;
             (*p).prev = cur;
             (*(*cur).next).prev = p;
             (*cur).next = p;
         }
-        q.cur = p;
-        q.npages += 1;
+        set_cur(h, bin, p);
+        (*h).bins[bin].npages += 1;
     }
 }
 
@@ -32,17 +47,16 @@ unsafe fn ring_insert(h: *mut Heap, bin: usize, p: *mut Page) {
 pub unsafe fn ring_remove(h: *mut Heap, bin: usize, p: *mut Page) {
     // SAFETY: `p` is in `h`'s ring of `bin`.
     unsafe {
-        let q = &mut (*h).bins[bin];
         if (*p).next == p {
-            q.cur = empty_page();
+            set_cur(h, bin, empty_page());
         } else {
             (*(*p).prev).next = (*p).next;
             (*(*p).next).prev = (*p).prev;
-            if q.cur == p {
-                q.cur = (*p).next;
+            if (*h).bins[bin].cur == p {
+                set_cur(h, bin, (*p).next);
             }
         }
-        q.npages -= 1;
+        (*h).bins[bin].npages -= 1;
     }
 }
 
@@ -51,6 +65,12 @@ pub unsafe fn ring_remove(h: *mut Heap, bin: usize, p: *mut Page) {
 #[cold]
 #[inline(never)]
 pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
+    // A small step that aliases a class works on the class's own step.
+    let bin = if bin < SMALL_CLASSES {
+        small_canon(bin)
+    } else {
+        bin
+    };
     let mid = crate::config::is_mid_bin(bin);
     // SAFETY: `h` is the caller's heap; every page reached is owned by `h`.
     unsafe {
@@ -79,7 +99,7 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
                     spare_empty = true;
                 }
                 if !(*p).free.is_null() || (*p).bump < (*p).capacity {
-                    (*h).bins[bin].cur = p;
+                    set_cur(h, bin, p);
                     if let Some(b) = refill_from(h, p, mid) {
                         return b;
                     }
@@ -90,7 +110,7 @@ pub unsafe fn alloc_slow(h: *mut Heap, bin: usize) -> *mut u8 {
             // Nothing in this window: the next walk starts where this one
             // stopped, so every page of a long ring is eventually looked at
             // (and its remote frees drained) instead of the same first few.
-            (*h).bins[bin].cur = last;
+            set_cur(h, bin, last);
         }
         let p = crate::bins::lock_path(h, bin);
         if p.is_null() {
@@ -234,6 +254,10 @@ pub unsafe fn release_all(h: *mut Heap, batch: &mut crate::segment::PurgeBatch) 
     // SAFETY: every page in `h`'s rings is owned by `h`.
     unsafe {
         for bin in 0..crate::config::BINS {
+            if bin < SMALL_CLASSES && small_canon(bin) != bin {
+                // An alias step: its class's own step empties it.
+                continue;
+            }
             while (*h).bins[bin].cur != empty_page() {
                 let p = (*h).bins[bin].cur;
                 ring_remove(h, bin, p);
